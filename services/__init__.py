@@ -1,0 +1,1 @@
+"""rewardstack server side: the gateway, its scorers, the worker pool and the model server."""

@@ -1,0 +1,1 @@
+"""Scorers: pure CPU scorers run in the worker pool, and service scorers that call the sandbox or models."""
