@@ -1,0 +1,28 @@
+# rewardstack: `make serve` and `make test` each set up everything they need from nothing.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# CPU machines: install the CPU build of torch first, so no multi-GB CUDA build is pulled.
+TORCH_CPU ?= torch==2.13.0
+
+.PHONY: install serve test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install "$(TORCH_CPU)"
+	$(BIN)/python -m pip install -e ".[server,models,train,containers,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+serve: install
+	$(BIN)/rewardstack serve --host 127.0.0.1 --port 8000
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache

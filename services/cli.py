@@ -1,0 +1,76 @@
+"""The `rewardstack` command. Each subcommand's implementation is imported only when it runs,
+so the client-only install (`pip install rewardstack`) can still run `rewardstack score`.
+
+    rewardstack serve    the gateway (REST API, every scorer; embedded sandbox and models by default)
+    rewardstack sandbox  the code-execution sandbox service
+    rewardstack models   the neural model server
+    rewardstack score    score a JSONL file through a running stack
+    rewardstack train    GRPO training against the stack
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+# subcommand -> (module, function taking argv and returning an exit code, one-line help)
+DELEGATED: dict[str, tuple[str, str, str]] = {
+    "sandbox": ("sandbox.cli", "main", "serve the code-execution sandbox"),
+    "models": ("services.model_server.cli", "main", "serve the neural reward models"),
+    "score": ("trainer.cli", "score_main", "score a JSONL file of items through a running stack"),
+    "train": ("trainer.cli", "train_main", "run GRPO training against the stack"),
+}
+
+
+def _serve(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(prog="rewardstack serve", description="Serve the reward gateway.")
+    parser.add_argument("--host", help="bind address (default 127.0.0.1; env REWARDSTACK_HOST)")
+    parser.add_argument("--port", type=int, help="port (default 8000; env REWARDSTACK_PORT)")
+    parser.add_argument("--workers", type=int, dest="scorer_workers", help="scorer worker processes (default: one per core)")
+    parser.add_argument("--task-deadline-s", type=float, help="per-item scorer deadline in seconds (default 10)")
+    parser.add_argument("--sandbox-url", help="sandbox service URL(s), comma-separated (default: embedded sandbox)")
+    parser.add_argument("--models-url", help="model server URL (default: embedded CPU models)")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    args = parser.parse_args(argv)
+
+    import uvicorn
+
+    from services.gateway.app import create_app
+    from services.settings import Settings
+
+    overrides = {k: v for k, v in vars(args).items() if k != "log_level" and v is not None}
+    settings = Settings(**overrides)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level)
+    return 0
+
+
+def _delegate(name: str) -> Callable[[Sequence[str]], int]:
+    module_name, function, _ = DELEGATED[name]
+
+    def run(argv: Sequence[str]) -> int:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            print(f"rewardstack {name}: missing dependency ({exc}); install the extra it needs, "
+                  "e.g. pip install 'rewardstack[all]'", file=sys.stderr)
+            return 2
+        return getattr(module, function)(list(argv))
+
+    return run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands: dict[str, Callable[[Sequence[str]], int]] = {"serve": _serve}
+    commands.update({name: _delegate(name) for name in DELEGATED})
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+        print(__doc__.strip().split("\n\n", 1)[1] if __doc__ else "", file=sys.stderr)
+        print("\nusage: rewardstack {" + ",".join(commands) + "} [--help]", file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""`create_app(settings)`: the gateway's FastAPI app. Nothing heavy happens at import.
+
+The lifespan opens, and closes in reverse order, everything the routes share: the worker pool,
+the scorers that call other services (sandbox, models), and the registry over all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.gateway.errors import install_error_handlers
+from services.gateway.limits import BodySizeLimit
+from services.gateway.metrics import GatewayMetrics
+from services.gateway.routes import health, score, scorers
+from services.scorers.builtin import builtin_cpu_scorers
+from services.scorers.pooled import PooledScorer
+from services.scorers.registry import ScorerRegistry
+from services.scorers.types import CpuScorer
+from services.settings import Settings
+from services.workers.pool import ScorerPool
+
+log = logging.getLogger(__name__)
+
+WORKER_PRELOAD = ["services.scorers.builtin"]
+
+
+def create_app(settings: Settings | None = None, *, extra_cpu_scorers: Sequence[CpuScorer] = ()) -> FastAPI:
+    """Build the gateway. `extra_cpu_scorers` adds your own pure scorers next to the built-in ones."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.binds_beyond_loopback and settings.api_token is None:
+            log.warning("serving on %s without REWARDSTACK_API_TOKEN: anyone who can reach it can use it", settings.host)
+        async with AsyncExitStack() as stack:
+            pool = await stack.enter_async_context(
+                ScorerPool(
+                    settings.scorer_workers,
+                    max_tasks_per_worker=settings.worker_max_tasks,
+                    max_memory_mb=settings.worker_max_memory_mb,
+                    max_queued_calls=settings.max_queued_calls,
+                    preload=WORKER_PRELOAD + sorted({type(s).__module__ for s in extra_cpu_scorers}),
+                )
+            )
+            registry = ScorerRegistry(PooledScorer(s, pool) for s in [*builtin_cpu_scorers(), *extra_cpu_scorers])
+            app.state.pool, app.state.registry = pool, registry
+            yield
+            # leaving the stack closes the service scorers' clients, then kills the workers
+
+    app = FastAPI(
+        title="rewardstack gateway",
+        version="0.1.0",
+        summary="Rewards for RL of reasoning models: math, code, format, language, length, repetition, neural.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = GatewayMetrics(lambda: app.state.pool.stats() if hasattr(app.state, "pool") else None)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+    for router in (score.router, scorers.router, health.router):
+        app.include_router(router)
+    return app
