@@ -33,43 +33,37 @@ class BodySizeLimit:
         refused = False
 
         async def limited_receive() -> Message:
+            # Past the limit we answer 413 ourselves and tell the app the client left, so it
+            # stops reading; whatever it then tries to send is dropped.
             nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
                     refused = True
-                    raise _BodyTooLarge(received)
+                    await self._refuse(send, received)
+                    return {"type": "http.disconnect"}
             return message
 
-        response_started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
-            await send(message)
+        async def guarded_send(message: Message) -> None:
+            if not refused:
+                await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge as exc:
-            if not response_started:
-                await self._refuse(send, exc.received)
+            await self.app(scope, limited_receive, guarded_send)
         except Exception:
             if not refused:
                 raise
 
     async def _refuse(self, send: Send, size: int) -> None:
         body = json.dumps(
-            {"code": "request_too_large", "detail": f"request body: over {self.max_body_bytes} bytes (got {size}+)"}
+            {"code": "request_too_large", "detail": f"request body: over {self.max_body_bytes} bytes (got at least {size})"}
         ).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
-
-
-class _BodyTooLarge(Exception):
-    def __init__(self, received: int) -> None:
-        self.received = received
 
 
 def require_token(request: Request) -> None:

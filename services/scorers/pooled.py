@@ -81,6 +81,7 @@ class PooledScorer(BatchScorer):
         calls = [Call(score_in_worker, (self.scorer, sample, params), deadline_s) for sample in samples]
         # Small jobs: few IPC round trips, yet enough jobs to keep every worker busy to the end.
         per_job = max(1, min(MAX_CALLS_PER_JOB, math.ceil(len(calls) / (2 * self.pool.size))))
+        self.pool.check_capacity(len(calls))
         futures: list[asyncio.Future[Any]] = []
         for start in range(0, len(calls), per_job):
             futures += self.pool.submit(

@@ -305,13 +305,17 @@ class ScorerPool:
             raise PoolClosed("the pool is shutting down")
         if self._loop is None:
             raise RuntimeError("use the pool inside `async with`")
-        if self._counters.queued_calls + len(calls) > self.max_queued_calls:
-            raise PoolSaturated(f"{self._counters.queued_calls} calls queued; limit {self.max_queued_calls}")
+        self.check_capacity(len(calls))
         futures = [self._loop.create_future() for _ in calls]
         if calls:
             self._enqueue(_Job(list(calls), futures, owner, start_by))
             self._dispatch()
         return futures
+
+    def check_capacity(self, calls: int) -> None:
+        """Raise PoolSaturated unless `calls` more calls fit in the queue: check a whole batch before submitting any."""
+        if self._counters.queued_calls + calls > self.max_queued_calls:
+            raise PoolSaturated(f"{self._counters.queued_calls} calls queued, {calls} more asked; limit {self.max_queued_calls}")
 
     async def run(self, fn: Callable[..., Any], *args: Any, deadline_s: float, owner: Hashable = None) -> Any:
         """Run one call and return its result (raises TaskTimeout, WorkerCrashed, TaskFailed, ...)."""
