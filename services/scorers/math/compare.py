@@ -1,0 +1,290 @@
+r"""Compare a typed answer with a typed gold, by the gold's type.
+
+Rules (the "why" behind each is in docs/math.md):
+- exact values compare exactly: `\frac{1}{2^{99}}` is not `\frac{1}{2^{98}}`, evaluated with
+  40-digit mpmath, never six-decimal floats;
+- a tolerance only when a decimal appears: a decimal gold is taken as rounded to its written
+  places (`3.14` accepts `\pi`); a decimal answer to an exact gold must match to `rel_tol`;
+- shapes must agree: a list never matches a single value (candidate lists are wrong), tuples keep
+  order, sets and `\pm` lists are multisets (duplicates count);
+- relations compare as relations: `l1 - r1` must be a constant multiple of `l2 - r2` (positive for
+  inequalities), so `3x-y+13=0` never equals `3x+4y+14=0`;
+- percent and degrees follow the written policy (`25\%` = `25` = `0.25`; `30^\circ` = `\frac{\pi}{6}`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from .parse import ParseError, _as_intervals, scalar_expr
+from .types import (
+    Answer,
+    BaseNumeral,
+    Choice,
+    Interval,
+    IntervalUnion,
+    Matrix,
+    Relation,
+    Scalar,
+    Seq,
+    Text,
+)
+
+__all__ = ["Tolerance", "equivalent"]
+
+_EXACT_REL = 1e-20  # 40-digit evaluation: exact values agree far below this, different ones far above
+
+
+@dataclass(frozen=True, slots=True)
+class Tolerance:
+    """`rel_tol`: allowed relative error of a decimal answer against an exact gold."""
+
+    rel_tol: float = 1e-6
+
+
+def equivalent(gold: Answer, answer: Answer, tol: Tolerance) -> bool:
+    """Whether `answer` means the same as `gold`; see the module docstring."""
+    if isinstance(gold, Choice):
+        return _choice_letter(answer) == gold.letter
+    if isinstance(gold, Text):
+        return isinstance(answer, Text) and _fold(answer.text) == _fold(gold.text)
+    if isinstance(gold, BaseNumeral):
+        if isinstance(answer, BaseNumeral):
+            return answer == gold
+        return isinstance(answer, Scalar) and answer.exact is not None and answer.source.upper() == gold.digits
+    if isinstance(gold, Scalar):
+        return _scalar_like(gold, answer, tol)
+    if isinstance(gold, Relation):
+        return _relation_like(gold, answer, tol)
+    if isinstance(gold, Seq):
+        return _seq_like(gold, answer, tol)
+    if isinstance(gold, (Interval, IntervalUnion)):
+        return _sets_equal(gold, answer, tol)
+    if isinstance(gold, Matrix):
+        return (
+            isinstance(answer, Matrix)
+            and len(answer.rows) == len(gold.rows)
+            and all(_ordered(g, a, tol) for g, a in zip(gold.rows, answer.rows))
+        )
+    raise TypeError(f"unknown gold type {type(gold).__name__}")
+
+
+def _fold(text: str) -> str:
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
+def _choice_letter(answer: Answer) -> str | None:
+    if isinstance(answer, Choice):
+        return answer.letter
+    if isinstance(answer, Scalar) and answer.expr is not None and getattr(answer.expr, "is_Symbol", False):
+        name = answer.expr.name.upper()
+        return name if name in "ABCDE" and len(name) == 1 else None
+    return None
+
+
+def _scalar_like(gold: Scalar, answer: Answer, tol: Tolerance) -> bool:
+    if isinstance(answer, Scalar):
+        return scalar_equal(gold, answer, tol)
+    if isinstance(answer, Relation) and answer.op == "=" and getattr(answer.lhs, "is_Symbol", False):
+        return scalar_equal(gold, Scalar(expr=answer.rhs, source=str(answer.rhs)), tol)  # `x = 5`
+    if isinstance(answer, Choice) and gold.expr is not None and getattr(gold.expr, "is_Symbol", False):
+        return gold.expr.name.upper() == answer.letter
+    return False
+
+
+def _relation_like(gold: Relation, answer: Answer, tol: Tolerance) -> bool:
+    if isinstance(answer, Relation):
+        return relation_equal(gold, answer, tol)
+    if gold.op == "=" and getattr(gold.lhs, "is_Symbol", False) and isinstance(answer, Scalar):
+        return scalar_equal(Scalar(expr=gold.rhs, source=str(gold.rhs)), answer, tol)  # gold `x = 5`
+    if gold.op in ("<", "<=", ">", ">="):
+        return _sets_equal(gold, answer, tol)
+    return False
+
+
+def _seq_like(gold: Seq, answer: Answer, tol: Tolerance) -> bool:
+    if gold.maybe_interval and isinstance(answer, (Interval, IntervalUnion, Relation)):
+        return _sets_equal(gold, answer, tol)
+    if not isinstance(answer, Seq):
+        return len(gold.items) == 1 and equivalent(gold.items[0], answer, tol)
+    if len(answer.items) != len(gold.items):
+        return False
+    if gold.ordered:
+        # a bare list `1, -16, -4, 43` may answer the tuple `(1,-16,-4,43)` in order; a set may not.
+        return (answer.ordered or answer.bare) and _ordered(gold.items, answer.items, tol)
+    return _multiset(gold.items, answer.items, tol)
+
+
+def _ordered(gold: Sequence[Answer], answer: Sequence[Answer], tol: Tolerance) -> bool:
+    return len(gold) == len(answer) and all(equivalent(g, a, tol) for g, a in zip(gold, answer))
+
+
+def _multiset(gold: Sequence[Answer], answer: Sequence[Answer], tol: Tolerance) -> bool:
+    unused = list(answer)
+    for g in gold:
+        for k, a in enumerate(unused):
+            if equivalent(g, a, tol):
+                del unused[k]
+                break
+        else:
+            return False
+    return not unused
+
+
+def _sets_equal(gold: Answer, answer: Answer, tol: Tolerance) -> bool:
+    try:
+        g, a = _as_intervals(gold, "gold"), _as_intervals(answer, "answer")
+    except ParseError:
+        return False
+    if len(g.parts) != len(a.parts):
+        return False
+    g_sorted, a_sorted = _sorted_parts(g.parts), _sorted_parts(a.parts)
+    if g_sorted is None or a_sorted is None:
+        return False
+    for gi, ai in zip(g_sorted, a_sorted):
+        if not (scalar_equal(gi.lo, ai.lo, tol) and scalar_equal(gi.hi, ai.hi, tol)):
+            return False
+        if (gi.lo_closed != ai.lo_closed and not _infinite(gi.lo)) or (
+            gi.hi_closed != ai.hi_closed and not _infinite(gi.hi)
+        ):
+            return False
+    return True
+
+
+def _sorted_parts(parts: Sequence[Interval]) -> list[Interval] | None:
+    from .symbolic import EvalError, evaluate
+
+    try:
+        keyed = [(float(evaluate(scalar_expr(p.lo), {}).real) if not _infinite(p.lo) else float("-inf"), p) for p in parts]
+    except (EvalError, OverflowError):
+        return None
+    return [p for _, p in sorted(keyed, key=lambda kp: kp[0])]
+
+
+def _infinite(scalar: Scalar) -> bool:
+    return scalar.exact is None and scalar.expr is not None and bool(scalar.expr.has(*_infinities()))
+
+
+def _infinities() -> tuple[Any, ...]:
+    import sympy
+
+    return (sympy.oo, -sympy.oo, sympy.zoo)
+
+
+def scalar_equal(gold: Scalar, answer: Scalar, tol: Tolerance) -> bool:
+    """Equality of two scalars under the percent, degree and decimal policy."""
+    for candidate in _readings(gold, answer):
+        if _values_equal(gold, candidate, tol):
+            return True
+    return False
+
+
+def _readings(gold: Scalar, answer: Scalar) -> list[Scalar]:
+    """The answer as written, plus the re-readings the percent / degree policy allows."""
+    readings = [answer]
+    if answer.percent and not gold.percent:
+        readings.append(_scaled(answer, Fraction(1, 100)))  # `25\%` for gold 0.25
+    if gold.percent and not answer.percent:
+        readings.append(_scaled(answer, Fraction(100)))  # `0.25` for gold `25\%`
+    if gold.degrees != answer.degrees and (gold.degrees or _mentions_pi(gold)):
+        import sympy
+
+        factor = 180 / sympy.pi if gold.degrees else sympy.pi / 180  # radians <-> degrees
+        readings.append(Scalar(expr=scalar_expr(answer) * factor, decimal_places=answer.decimal_places, source=answer.source))
+    return readings
+
+
+def _mentions_pi(scalar: Scalar) -> bool:
+    return scalar.expr is not None and "pi" in str(scalar.expr)
+
+
+def _scaled(scalar: Scalar, factor: Fraction) -> Scalar:
+    if scalar.exact is not None:
+        places = None if scalar.decimal_places is None else scalar.decimal_places + (2 if factor < 1 else -2)
+        return Scalar(exact=scalar.exact * factor, decimal_places=places, source=scalar.source)
+    from .symbolic import from_fraction
+
+    return Scalar(expr=scalar.expr * from_fraction(factor), decimal_places=scalar.decimal_places, source=scalar.source)
+
+
+def _values_equal(gold: Scalar, answer: Scalar, tol: Tolerance) -> bool:
+    if gold.exact is not None and answer.exact is not None:
+        g, a = gold.exact, answer.exact
+        if gold.is_decimal:
+            return abs(a - g) <= Fraction(1, 2) * Fraction(10) ** (-gold.decimal_places) * (1 + Fraction(1, 10**9))
+        if answer.is_decimal:
+            return abs(a - g) <= Fraction(tol.rel_tol) * abs(g) if g else abs(a) <= Fraction(tol.rel_tol)
+        return a == g
+    return _symbolic_equal(gold, answer, tol)
+
+
+def _symbolic_equal(gold: Scalar, answer: Scalar, tol: Tolerance) -> bool:
+    import mpmath
+
+    from .symbolic import EvalError, close, evaluate, exact_difference_is_zero, numeric_points
+
+    g_expr, a_expr = scalar_expr(gold), scalar_expr(answer)
+    if g_expr == a_expr:
+        return True
+    if _infinite(gold) or _infinite(answer):
+        return bool(g_expr == a_expr)
+    points = numeric_points(g_expr, a_expr)
+    compared = 0
+    for point in points:
+        try:
+            g_val, a_val = evaluate(g_expr, point), evaluate(a_expr, point)
+        except EvalError:
+            continue
+        compared += 1
+        if gold.is_decimal and not g_expr.free_symbols:
+            half_unit = mpmath.mpf(10) ** (-gold.decimal_places) / 2 * (1 + mpmath.mpf(10) ** -9)
+            if not abs(g_val - a_val) <= half_unit:
+                return False
+        elif gold.is_decimal or answer.is_decimal:
+            if not close(g_val, a_val, tol.rel_tol):
+                return False
+        elif not close(g_val, a_val, _EXACT_REL):
+            return False
+    if compared:
+        return True
+    return exact_difference_is_zero(g_expr, a_expr) is True
+
+
+def relation_equal(gold: Relation, answer: Relation, tol: Tolerance) -> bool:
+    """Same relation: `l - r` a constant multiple of the other's (positive for inequalities)."""
+    from .symbolic import EvalError, evaluate, numeric_points
+
+    g_op, g_diff = _canonical(gold)
+    a_op, a_diff = _canonical(answer)
+    if g_op != a_op:
+        return False
+    points = numeric_points(g_diff, a_diff, count=4)
+    ratio = None
+    for point in points:
+        try:
+            g_val, a_val = evaluate(g_diff, point), evaluate(a_diff, point)
+        except EvalError:
+            continue
+        if abs(g_val) == 0 or abs(a_val) == 0:
+            if abs(g_val) != abs(a_val) and (abs(g_val) == 0 or abs(a_val) == 0):
+                return False
+            continue
+        r = a_val / g_val
+        if ratio is None:
+            if g_op != "=" and g_op != "!=" and not (abs(r.imag) == 0 and r.real > 0):
+                return False
+            ratio = r
+        elif abs(r - ratio) > 1e-15 * abs(ratio):
+            return False
+    return ratio is not None or not (g_diff.free_symbols or a_diff.free_symbols)
+
+
+def _canonical(relation: Relation) -> tuple[str, Any]:
+    """(`op`, `lhs - rhs`) with `<`/`<=` turned into `>`/`>=` by swapping sides."""
+    op = relation.op
+    if op in ("<", "<="):
+        return {"<": ">", "<=": ">="}[op], relation.rhs - relation.lhs
+    return op, relation.lhs - relation.rhs

@@ -1,0 +1,187 @@
+r"""Find the final answer in a completion, and the gold in a reference.
+
+Regex-free where nesting matters: `\boxed{...}` is matched by counting braces in one linear scan,
+so 5,000 nested braces or a 100,000-character answer cost one pass and no backtracking. The
+answer's *content* is judged later (guards, parse, compare); this module only locates it.
+
+Order, after dropping everything up to the last `</think>`:
+1. `<answer>...</answer>` blocks (required when `answer_tag_only`);
+2. inside that region, every `\boxed{}` / `\fbox{}`;
+3. else a "final answer is X" / "answer: X" phrase, or GSM8K's `#### X`;
+4. else, when allowed, the last number.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["Extraction", "extract_answers", "find_boxed", "gold_text"]
+
+_BOX_COMMANDS = ("\\boxed", "\\fbox")
+_ANSWER_TAG = re.compile(r"<answer>(.*?)(?:</answer>|\Z)", re.DOTALL)
+# "The final answer is $42$.", "Final Answer: 42", "the answer is: 42", "Answer: 42"
+_PHRASE = re.compile(
+    r"(?:final\s+answer|the\s+answer|\banswer)\s*(?:is|:|=)\s*:?[ \t]*([^\n]{1,400})", re.IGNORECASE
+)
+_HASHES = re.compile(r"####[ \t]*([^\n]{1,400})")
+_LAST_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+_TRAILING = re.compile(r"[\s.;:]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """Where the answer came from (`boxed`, `answer_tag`, `phrase`, `hashes`, `last_number`) and
+    every candidate found there, in order. Empty `answers` means no answer; `reason` says why."""
+
+    answers: tuple[str, ...]
+    source: str = ""
+    reason: str = ""
+
+
+def find_boxed(text: str) -> list[str]:
+    r"""Contents of every brace-balanced `\boxed{...}` / `\fbox{...}` (also `\boxed 5`), in order.
+
+    An unclosed box (a truncated completion) is ignored.
+    >>> find_boxed(r"so \boxed{\frac{1}{2}} or \fbox{3}")
+    ['\\frac{1}{2}', '3']
+    """
+    found: list[str] = []
+    i = 0
+    while True:
+        starts = [(text.find(cmd, i), cmd) for cmd in _BOX_COMMANDS]
+        starts = [(pos, cmd) for pos, cmd in starts if pos >= 0]
+        if not starts:
+            return found
+        pos, cmd = min(starts)
+        j = pos + len(cmd)
+        if text.startswith(" ", j) and j + 1 < len(text) and text[j + 1] not in "{ ":
+            # `\boxed 5`: TeX takes one token; we take up to the next space or `$`.
+            end = j + 1
+            while end < len(text) and text[end] not in " $\n":
+                end += 1
+            found.append(text[j + 1 : end])
+            i = end
+            continue
+        while j < len(text) and text[j] == " ":
+            j += 1
+        if j >= len(text) or text[j] != "{":
+            i = pos + len(cmd)
+            continue
+        end = _closing_brace(text, j)
+        if end < 0:
+            return found
+        found.append(text[j + 1 : end])
+        i = end + 1
+
+
+def _closing_brace(text: str, open_at: int) -> int:
+    """Index of the `}` closing the `{` at `open_at`, skipping escaped `\\{`/`\\}`; -1 if none."""
+    depth = 0
+    i = open_at
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def _after_think(completion: str) -> tuple[str | None, str]:
+    """The text after the reasoning block; None when a `<think>` was opened and never closed."""
+    close = completion.rfind("</think>")
+    if close >= 0:
+        return completion[close + len("</think>") :], ""
+    if "<think>" in completion:
+        return None, "unclosed <think> block: the reasoning never finished"
+    return completion, ""
+
+
+def _clean(candidate: str) -> str:
+    text = candidate.strip()
+    if text.startswith("$") and text.count("$") >= 2:
+        text = text[1 : text.index("$", 1)] if text.count("$") == 2 else text.strip("$")
+    return _TRAILING.sub("", text).strip()
+
+
+def extract_answers(completion: str, *, answer_tag_only: bool = False, last_number: bool = False) -> Extraction:
+    """Locate the final answer(s) of `completion`; see the module docstring for the order."""
+    region, why = _after_think(completion)
+    if region is None:
+        return Extraction((), reason=why)
+    tags = _ANSWER_TAG.findall(region)
+    if tags:
+        inner = "\n".join(tags)
+        boxed = find_boxed(inner)
+        if boxed:
+            return Extraction(tuple(_clean(b) for b in boxed), "boxed")
+        phrase = _phrase(inner)
+        if phrase:
+            return Extraction((phrase,), "answer_tag")
+        return Extraction(tuple(_clean(t) for t in tags), "answer_tag")
+    if answer_tag_only:
+        return Extraction((), reason="no <answer>...</answer> block (answer_tag_only is set)")
+    boxed = find_boxed(region)
+    if boxed:
+        return Extraction(tuple(_clean(b) for b in boxed), "boxed")
+    phrase = _phrase(region)
+    if phrase:
+        return Extraction((phrase,), "phrase")
+    hashes = _HASHES.findall(region)
+    if hashes:
+        return Extraction((_clean(hashes[-1]),), "hashes")
+    if last_number:
+        numbers = _LAST_NUMBER.findall(region)
+        if numbers:
+            return Extraction((numbers[-1].rstrip(","),), "last_number")
+    return Extraction((), reason="no boxed answer, <answer> block or final-answer phrase found")
+
+
+def _phrase(text: str) -> str:
+    """The answer named by the last "final answer is X" phrase, or ''."""
+    matches = list(_PHRASE.finditer(text))
+    if not matches:
+        return ""
+    answer = matches[-1].group(1)
+    # "The answer is $42$ because ..." -> the math span; else stop at a sentence end.
+    if answer.lstrip().startswith("$"):
+        body = answer.lstrip()
+        close = body.find("$", 1)
+        if body.startswith("$$"):
+            close = body.find("$$", 2)
+            return _clean(body[2:close]) if close > 0 else _clean(body[2:])
+        return _clean(body[1:close]) if close > 0 else _clean(body[1:])
+    sentence = re.split(r"(?<=[^\d\s])\.(?:\s|$)|\.\s", answer, maxsplit=1)[0]
+    return _clean(sentence)
+
+
+def gold_text(reference: object) -> str | None:
+    r"""The gold answer as text: GSM8K's `#### N` and a boxed solution are reduced to the answer.
+
+    None when there is no usable reference (missing, empty, not a string or number).
+    >>> gold_text("She pays 3 * 4 = 12 dollars.\n#### 12")
+    '12'
+    """
+    if isinstance(reference, bool) or reference is None:
+        return None
+    if isinstance(reference, (int, float)):
+        return repr(reference)
+    if not isinstance(reference, str):
+        return None
+    text = reference.strip()
+    if "####" in text:
+        text = text.rsplit("####", 1)[1]
+    elif "\\boxed" in text or "\\fbox" in text:
+        boxed = find_boxed(text)
+        if boxed:
+            text = boxed[-1]
+    text = _clean(text)
+    return text or None

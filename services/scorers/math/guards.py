@@ -1,0 +1,194 @@
+r"""Refuse answers that would make sympy hang or eat memory, before sympy sees them.
+
+sympy evaluates `9^{9^{9^9}}` or `(10^8)!` eagerly when it builds the expression, holding the GIL,
+so no in-process timer can stop it (the worker pool kills the process, but only at the deadline).
+These checks are linear scans of the text, and they are deliberately coarse: a refused answer is
+`unscorable` (never graded), and no answer in MATH-500 or GSM8K comes near the limits.
+
+Limits (why): length (parsing cost is superlinear); brace depth (the LaTeX parser recurses);
+digits per number (big-integer arithmetic and printing); power towers deeper than `a^{b^{c}}` and
+numeric exponents above 10^4 (`2^{10^6}`); factorials, binomials and the like of anything that is
+not a small integer; sums, products, integrals and limits (unbounded work, never a final answer).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+__all__ = ["MAX_BRACE_DEPTH", "MAX_DIGITS", "MAX_EXPONENT", "MAX_FACTORIAL", "refusal"]
+
+MAX_BRACE_DEPTH = 24
+MAX_DIGITS = 400
+MAX_EXPONENT = 10_000
+MAX_FACTORIAL = 5_000
+_MAX_TOWER = 2  # `a^{b^{c}}` is allowed, `a^{b^{c^{d}}}` is not
+
+_NUMBER = re.compile(r"\d+")
+_BIG_OPERATORS = re.compile(r"\\(?:sum|prod|int|iint|oint|lim|Gamma|operatorname)\b")
+_COMBINATORIAL = re.compile(r"\\(?:binom|dbinom|tbinom|choose)\b")
+
+
+def refusal(text: str, *, max_chars: int) -> str | None:
+    """Why `text` must not reach sympy, or None when it is safe to parse."""
+    if len(text) > max_chars:
+        return f"answer is {len(text)} characters, over the {max_chars} limit"
+    depth = deepest = 0
+    for c in text:
+        if c in "{([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "})]":
+            depth -= 1
+    if deepest > MAX_BRACE_DEPTH:
+        return f"brackets nest {deepest} deep, over the {MAX_BRACE_DEPTH} limit"
+    longest = max((len(m) for m in _NUMBER.findall(text)), default=0)
+    if longest > MAX_DIGITS:
+        return f"a number has {longest} digits, over the {MAX_DIGITS} limit"
+    if _BIG_OPERATORS.search(text):
+        return "sums, products, integrals, limits and Gamma are not evaluated"
+    for why in (_power_refusal(text), _factorial_refusal(text), _binomial_refusal(text)):
+        if why:
+            return why
+    return None
+
+
+def _group_after(text: str, i: int) -> tuple[str, int]:
+    """The TeX argument starting at `i` (a braced group, a digit run, or one character) and its end."""
+    while i < len(text) and text[i] == " ":
+        i += 1
+    if i >= len(text):
+        return "", i
+    if text[i] == "{":
+        depth = 0
+        for j in range(i, len(text)):
+            if text[j] == "{":
+                depth += 1
+            elif text[j] == "}":
+                depth -= 1
+                if depth == 0:
+                    return text[i + 1 : j], j + 1
+        return text[i + 1 :], len(text)
+    if text[i] == "(":
+        depth = 0
+        for j in range(i, len(text)):
+            if text[j] == "(":
+                depth += 1
+            elif text[j] == ")":
+                depth -= 1
+                if depth == 0:
+                    return text[i + 1 : j], j + 1
+        return text[i + 1 :], len(text)
+    match = _NUMBER.match(text, i)
+    if match:
+        return match.group(), match.end()
+    if text[i] == "\\":
+        j = i + 1
+        while j < len(text) and text[j].isalpha():
+            j += 1
+        return text[i:j], j
+    return text[i], i + 1
+
+
+def _tower_height(text: str) -> int:
+    """How deeply `^` nests: `2^3` is 1, `2^{3^4}` is 2."""
+    best = 0
+    i = 0
+    while True:
+        i = text.find("^", i)
+        if i < 0:
+            return best
+        exponent, end = _group_after(text, i + 1)
+        best = max(best, 1 + _tower_height(exponent))
+        i = end if end > i else i + 1
+
+
+def _log10_value(text: str) -> float | None:
+    """log10 of a numeric exponent made of digits, `^`, `*`, `\\cdot`, `\\times`, signs; None otherwise."""
+    cleaned = text.replace("\\cdot", "*").replace("\\times", "*").replace(" ", "").lstrip("+-")
+    if not cleaned or not re.fullmatch(r"[\d^*{}()]+", cleaned):
+        return None
+    cleaned = cleaned.replace("{", "(").replace("}", ")")
+    if "^" in cleaned:
+        base, _, rest = cleaned.partition("^")
+        base = base.strip("()")
+        inner = _log10_value(rest.strip("()"))
+        if not base.isdigit() or inner is None:
+            return None
+        if int(base) <= 1:
+            return 0.0
+        return 10**inner * math.log10(int(base)) if inner < 300 else math.inf
+    total = 0.0
+    for factor in cleaned.split("*"):
+        factor = factor.strip("()")
+        if not factor.isdigit():
+            return None
+        value = int(factor)
+        total += math.log10(value) if value > 0 else 0.0
+    return total
+
+
+def _power_refusal(text: str) -> str | None:
+    height = _tower_height(text)
+    if height > _MAX_TOWER:
+        return f"a power tower {height} high is not evaluated"
+    i = 0
+    while True:
+        i = text.find("^", i)
+        if i < 0:
+            return None
+        exponent, end = _group_after(text, i + 1)
+        size = _log10_value(exponent)
+        if size is not None and size > math.log10(MAX_EXPONENT):
+            return f"exponent {exponent!r} is over {MAX_EXPONENT}"
+        if size is None:
+            numbers = [int(n) for n in _NUMBER.findall(exponent)]
+            if any(n > MAX_EXPONENT for n in numbers):
+                return f"exponent {exponent!r} is over {MAX_EXPONENT}"
+        i = end if end > i else i + 1
+
+
+def _factorial_refusal(text: str) -> str | None:
+    """Refuse `n!` unless n is a plain integer up to MAX_FACTORIAL or a group with no big numbers or powers."""
+    for bang in (m.start() for m in re.finditer("!", text)):
+        if text.startswith("\\!", bang - 1):
+            continue  # `\!` is a TeX thin negative space, not a factorial
+        j = bang
+        while j > 0 and text[j - 1] == "!":
+            j -= 1
+        before = text[:j].rstrip()
+        digits = re.search(r"(\d+)$", before)
+        if digits:
+            if int(digits.group(1)) > MAX_FACTORIAL:
+                return f"factorial of {digits.group(1)} is not evaluated"
+            continue
+        if before.endswith((")", "}")):
+            group = _group_before(before)
+            numbers = [int(n) for n in _NUMBER.findall(group)]
+            if "^" in group or "!" in group or any(n > MAX_FACTORIAL for n in numbers):
+                return f"factorial of ({group[:40]}) is not evaluated"
+            if before[: len(before) - len(group) - 2].endswith("^"):
+                return "a factorial in an exponent is not evaluated"
+    return None
+
+
+def _group_before(text: str) -> str:
+    """The bracketed group that ends `text` (which ends with `)` or `}`), without its brackets."""
+    depth = 0
+    for i in range(len(text) - 1, -1, -1):
+        if text[i] in ")}":
+            depth += 1
+        elif text[i] in "({":
+            depth -= 1
+            if depth == 0:
+                return text[i + 1 : -1]
+    return text
+
+
+def _binomial_refusal(text: str) -> str | None:
+    for match in _COMBINATORIAL.finditer(text):
+        tail = text[match.end() : match.end() + 200]
+        numbers = [int(n) for n in _NUMBER.findall(tail)[:2]]
+        if any(n > MAX_EXPONENT for n in numbers) or "^" in tail[:80]:
+            return "binomial of a large number is not evaluated"
+    return None

@@ -1,0 +1,437 @@
+r"""Parse an answer string into a typed answer (`types.py`).
+
+Structure is read here, by scanning brackets at depth 0 (never by regexes over nested text);
+only leaves go to sympy, and only after `guards.refusal` has passed on the whole answer. Plain
+integers, decimals, fractions, mixed numbers, scientific notation and thousands separators are
+parsed into `Fraction`s without sympy: the fast path every GSM8K answer takes.
+
+Reading order: multiple-choice letter, word answer, `\pm` lists, set-builder notation, `x \in S`,
+`\cup` unions, "or"/"and" lists, matrices, bracketed tuples/intervals/sets, top-level comma lists,
+relations (`=`, `<`, `<=`, ...), then a scalar with its percent/degree/unit marks.
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from .normalize import normalize
+from .types import (
+    Answer,
+    BaseNumeral,
+    Choice,
+    Interval,
+    IntervalUnion,
+    Matrix,
+    Relation,
+    Scalar,
+    Seq,
+    Text,
+)
+
+__all__ = ["ParseError", "parse_answer", "split_top"]
+
+
+class ParseError(ValueError):
+    """The text is not an answer we can read."""
+
+
+_OPEN, _CLOSE = "{([", "})]"
+_CHOICE = re.compile(r"\(?([A-E])\)?")
+_TEXT_ONLY = re.compile(r"\\(?:text|textrm|mbox|textit|textsf)\{([^{}]*)\}")
+_WORDS = re.compile(r"[A-Za-z][A-Za-z' -]*[A-Za-z]")
+_INT = re.compile(r"[+-]?\d+")
+_DECIMAL = re.compile(r"([+-]?)(\d*)\.(\d+)|([+-]?)(\d+)\.")
+_THOUSANDS = re.compile(r"([+-]?\d{1,3}(?:,\d{3})+)(\.\d+)?")
+_FRAC = re.compile(r"([+-]?)\\frac\{([+-]?\d+)\}\{([+-]?\d+)\}")
+_SLASH = re.compile(r"([+-]?\d+)\s*/\s*(\d+)")
+_MIXED = re.compile(r"([+-]?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}")
+_SCI_TEX = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*(?:\\times|\\cdot|\*|x)\s*10\s*\^\s*\{?\s*([+-]?\d+)\s*\}?")
+_SCI_E = re.compile(r"([+-]?\d+(?:\.\d+)?)[eE]([+-]?\d+)")
+_BASE = re.compile(r"([0-9A-Fa-f]+)_\{?(\d+)\}?")
+_DEGREE = re.compile(r"\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\^\s*o\b|\s*degrees?\b)\s*$")
+_PERCENT = re.compile(r"\s*(?:%|\s*percent\b)\s*$")
+_UNIT_TEXT = re.compile(r"\s*\\(?:text|mbox|textrm|mathrm)\{\s*[A-Za-z][A-Za-z .]*\}(?:\s*\^\s*\{?[23]\}?)?\s*$")
+_UNIT_WORD = re.compile(r"(?<=[\d}\s])\s*[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){0,2}(?:\s*\^\s*\{?[23]\}?)?\s*$")
+_CURRENCY = re.compile(r"^\s*(?:\\\$|\$|\\text\{\\\$\}|USD|Rs\.?|€|£)\s*")
+_CONNECTIVE = re.compile(r"\s*(?:\\text\{\s*(?:or|and)\s*\}|\\(?:quad|qquad)?\s*\b(?:or|and)\b|\\vee|\\lor)\s*")
+_MATRIX = re.compile(r"\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.DOTALL)
+_RELATION_OPS = ("<=", ">=", "!=", "=", "<", ">")
+_SET_BUILDER = re.compile(r"\\\{\s*([a-z])\s*(?:\\mid|\||:)\s*(.+)\\\}")
+_IN_SET = re.compile(r"^[a-z]\s*\\in\s*(.+)$")
+_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+
+
+def parse_answer(text: str) -> Answer:
+    """Parse a (guarded) answer string; raises ParseError when nothing can be read.
+
+    >>> parse_answer("1,000").exact
+    Fraction(1000, 1)
+    """
+    s = normalize(text)
+    if not s:
+        raise ParseError("empty answer")
+    return _parse(s)
+
+
+def _parse(s: str) -> Answer:
+    s = _strip_outer_braces(s.strip())
+    if not s:
+        raise ParseError("empty answer")
+    choice = _choice(s)
+    if choice:
+        return choice
+    words = _word_answer(s)
+    if words is not None:
+        return words
+    builder = _SET_BUILDER.fullmatch(s)
+    if builder:
+        return _as_intervals(_parse(builder.group(2)), s)
+    in_set = _IN_SET.match(s)
+    if in_set:
+        return _parse(in_set.group(1))
+    parts = split_top(s, "\\cup")
+    if len(parts) > 1:
+        return IntervalUnion(tuple(i for p in parts for i in _as_intervals(_parse(p), p).parts))
+    parts = _split_connective(s)
+    if len(parts) > 1:
+        items = tuple(_parse(p) for p in parts)
+        if all(isinstance(i, (Relation, Interval, IntervalUnion)) for i in items):
+            try:
+                return IntervalUnion(tuple(iv for i in items for iv in _as_intervals(i, s).parts))
+            except ParseError:
+                pass
+        return Seq(items, ordered=False)
+    matrix = _MATRIX.fullmatch(s)
+    if matrix:
+        return _matrix(matrix.group(2))
+    wrapped = _wrapped(s)
+    if wrapped is not None:
+        return wrapped
+    parts = split_top(s, ",") if "," in s else [s]
+    if len(parts) == 1 and ";" in s:
+        parts = split_top(s, ";")
+    if len(parts) > 1:
+        return Seq(tuple(_parse(p) for p in parts if p.strip()), ordered=False, bare=True)
+    relation = _relation(s)
+    if relation is not None:
+        return relation
+    if "\\pm" in s or "\\mp" in s:
+        return _plus_minus(s)
+    base = _BASE.fullmatch(s)
+    if base and 2 <= int(base.group(2)) <= 36 and all(int(d, 36) < int(base.group(2)) for d in base.group(1)):
+        return BaseNumeral(base.group(1).upper(), int(base.group(2)))
+    return parse_scalar(s)
+
+
+def split_top(s: str, sep: str, *, thousands: bool = True) -> list[str]:
+    """Split `s` on `sep` where no bracket is open (`{([` ... `})]`, mismatched pairs allowed).
+
+    With `thousands`, a comma inside `1,000` does not split (inside brackets, `(12,102)`, it does).
+    """
+    parts: list[str] = []
+    depth = 0
+    start = 0
+    i = 0
+    n = len(s)
+    while i < n:
+        c = s[i]
+        if c == "\\" and not s.startswith(sep, i):
+            i += 2 if i + 1 < n and not s[i + 1].isalpha() else 1
+            continue
+        if c in _OPEN:
+            depth += 1
+        elif c in _CLOSE:
+            depth = max(depth - 1, 0)
+        elif depth == 0 and s.startswith(sep, i):
+            if sep == "," and thousands and _is_thousands_comma(s, i):
+                i += 1
+                continue
+            parts.append(s[start:i])
+            i += len(sep)
+            start = i
+            continue
+        i += 1
+    parts.append(s[start:])
+    return [p.strip() for p in parts]
+
+
+def _is_thousands_comma(s: str, i: int) -> bool:
+    """`1,000` (no space, groups of three) is one number, not a list."""
+    return (
+        i > 0
+        and s[i - 1].isdigit()
+        and re.match(r"\d{3}(?!\d)", s[i + 1 :]) is not None
+        and re.search(r"(?:^|[^\d.])\d{1,3}(?:,\d{3})*$", s[:i]) is not None
+    )
+
+
+def _strip_outer_braces(s: str) -> str:
+    while s.startswith("{") and s.endswith("}") and _matching(s, 0) == len(s) - 1:
+        s = s[1:-1].strip()
+    return s
+
+
+def _matching(s: str, open_at: int) -> int:
+    """Index of the bracket closing the one at `open_at` (any bracket kind), or -1."""
+    depth = 0
+    i = open_at
+    while i < len(s):
+        c = s[i]
+        if c == "\\" and i + 1 < len(s) and s[i + 1] in "{}":
+            i += 2
+            continue
+        if c in _OPEN:
+            depth += 1
+        elif c in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return -1
+
+
+def _choice(s: str) -> Choice | None:
+    inner = _TEXT_ONLY.fullmatch(s)
+    candidate = inner.group(1).strip() if inner else s
+    match = _CHOICE.fullmatch(candidate)
+    return Choice(match.group(1)) if match else None
+
+
+def _word_answer(s: str) -> Text | None:
+    r"""`\text{Evelyn}`, `even`, `\text{no solution}`: letters only, not a math expression."""
+    inner = _TEXT_ONLY.fullmatch(s)
+    candidate = inner.group(1).strip() if inner else s
+    if _WORDS.fullmatch(candidate) and (inner or len(candidate.replace(" ", "")) > 3 and " " in candidate or _is_word(candidate)):
+        return Text(" ".join(candidate.lower().split()))
+    return None
+
+
+def _is_word(s: str) -> bool:
+    """A single English-looking word of 4+ letters (`even`, `east`), not a product of symbols."""
+    return len(s) >= 4 and s.isalpha() and any(v in s.lower() for v in "aeiouy")
+
+
+def _split_connective(s: str) -> list[str]:
+    r"""Split on top-level "or"/"and"/`\text{ or }` (candidate lists and unions of inequalities)."""
+    marked = _CONNECTIVE.sub(" \x00 ", s)
+    if "\x00" not in marked:
+        return [s]
+    parts = [p.strip() for p in split_top(marked, "\x00")]
+    return [p for p in parts if p] if len(parts) > 1 else [s]
+
+
+def _matrix(body: str) -> Answer:
+    rows = [r for r in (row.strip() for row in body.split("\\\\")) if r]
+    cells = [tuple(parse_scalar(_strip_outer_braces(c.strip())) for c in row.split("&")) for row in rows]
+    if not cells:
+        raise ParseError("empty matrix")
+    if len({len(r) for r in cells}) != 1:
+        raise ParseError("ragged matrix")
+    if len(cells[0]) == 1:
+        return Seq(tuple(r[0] for r in cells), ordered=True)
+    if len(cells) == 1:
+        return Seq(cells[0], ordered=True)
+    return Matrix(tuple(cells))
+
+
+def _wrapped(s: str) -> Answer | None:
+    r"""`(a,b)`, `[a,b)`, `(a,b,c)`, `\{a,b\}`, `\langle a,b\rangle`; None when `s` is not bracketed whole."""
+    if s.startswith("\\{") and s.endswith("\\}"):
+        inner = s[2:-2].strip()
+        items = tuple(_parse(p) for p in split_top(inner, ",", thousands=False) if p) if inner else ()
+        return Seq(items, ordered=False)
+    if s.startswith("\\langle") and s.endswith("\\rangle"):
+        inner = s[len("\\langle") : -len("\\rangle")]
+        return Seq(tuple(_parse(p) for p in split_top(inner, ",", thousands=False)), ordered=True)
+    if not s or s[0] not in "([" or s[-1] not in ")]" or _matching(s, 0) != len(s) - 1:
+        return None
+    parts = split_top(s[1:-1], ",", thousands=False)
+    if len(parts) < 2:
+        if s[0] == "(":
+            return None  # `(x+1)`: a parenthesised expression
+        raise ParseError(f"one-element bracket: {s[:40]!r}")
+    if len(parts) == 2 and (s[0] == "[" or s[-1] == "]"):
+        return Interval(parse_scalar(parts[0]), parse_scalar(parts[1]), s[0] == "[", s[-1] == "]")
+    items = tuple(_parse(p) for p in parts)
+    return Seq(items, ordered=True, maybe_interval=len(parts) == 2 and s[0] == "(" and s[-1] == ")")
+
+
+def _relation(s: str) -> Answer | None:
+    """`y = 2x+3`, `x < 2`, `-2 <= x < 3` (a chain becomes an interval); None when no relation."""
+    pieces: list[str] = []
+    ops: list[str] = []
+    depth = 0
+    start = 0
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c in _OPEN:
+            depth += 1
+        elif c in _CLOSE:
+            depth = max(depth - 1, 0)
+        elif depth == 0 and c in "<>=!":
+            op = next((o for o in _RELATION_OPS if s.startswith(o, i)), None)
+            if op:
+                pieces.append(s[start:i])
+                ops.append(op)
+                i += len(op)
+                start = i
+                continue
+        i += 1
+    if not ops:
+        return None
+    pieces.append(s[start:])
+    if any(not p.strip() for p in pieces):
+        raise ParseError(f"incomplete relation: {s[:40]!r}")
+    exprs = [_to_expr(p) for p in pieces]
+    if len(ops) == 1:
+        return Relation(exprs[0], ops[0], exprs[1], source=s)
+    if len(ops) == 2 and ops[0] in ("<", "<=") and ops[1] in ("<", "<="):
+        return Interval(_scalar_of(pieces[0], exprs[0]), _scalar_of(pieces[2], exprs[2]), ops[0] == "<=", ops[1] == "<=")
+    if len(ops) == 2 and ops[0] in (">", ">=") and ops[1] in (">", ">="):
+        return Interval(_scalar_of(pieces[2], exprs[2]), _scalar_of(pieces[0], exprs[0]), ops[1] == ">=", ops[0] == ">=")
+    if all(o == "=" for o in ops):
+        # `x = 2 + 3 = 5`: a worked chain; the last side is the answer.
+        return Relation(exprs[0], "=", exprs[-1], source=s)
+    raise ParseError(f"relation chain not understood: {s[:40]!r}")
+
+
+def _to_expr(piece: str) -> object:
+    scalar = parse_scalar(piece)
+    return scalar_expr(scalar)
+
+
+def _scalar_of(piece: str, expr: object) -> Scalar:
+    scalar = parse_scalar(piece)
+    return scalar if scalar.exact is not None else Scalar(expr=expr, decimal_places=scalar.decimal_places, source=piece)
+
+
+def scalar_expr(scalar: Scalar) -> object:
+    """The scalar as a sympy expression (built on demand: the fast path never needs one)."""
+    if scalar.expr is not None:
+        return scalar.expr
+    from .symbolic import from_fraction
+
+    assert scalar.exact is not None
+    return from_fraction(scalar.exact)
+
+
+def _as_intervals(answer: Answer, source: str) -> IntervalUnion:
+    """Read an answer as a subset of the reals (an interval, an inequality in one variable)."""
+    if isinstance(answer, IntervalUnion):
+        return answer
+    if isinstance(answer, Interval):
+        return IntervalUnion((answer,))
+    if isinstance(answer, Seq) and answer.maybe_interval:
+        lo, hi = answer.items
+        if isinstance(lo, Scalar) and isinstance(hi, Scalar):
+            return IntervalUnion((Interval(lo, hi, False, False),))
+    if isinstance(answer, Relation) and answer.op in ("<", "<=", ">", ">="):
+        import sympy
+
+        lhs, rhs, op = answer.lhs, answer.rhs, answer.op
+        if not (isinstance(lhs, sympy.Symbol) and rhs.is_number):
+            lhs, rhs, op = rhs, lhs, {"<": ">", "<=": ">=", ">": "<", ">=": "<="}[op]
+        if isinstance(lhs, sympy.Symbol) and rhs.is_number:
+            bound = Scalar(expr=rhs, source=str(rhs))
+            if op in ("<", "<="):
+                return IntervalUnion((Interval(Scalar(expr=-sympy.oo), bound, False, op == "<="),))
+            return IntervalUnion((Interval(bound, Scalar(expr=sympy.oo), op == ">=", False),))
+    raise ParseError(f"not a set of reals: {source[:40]!r}")
+
+
+def _plus_minus(s: str) -> Seq:
+    r"""`a \pm b` -> the multiset {a+b, a-b}; `\pm b` -> {b, -b}."""
+    op = "\\pm" if "\\pm" in s else "\\mp"
+    head, _, tail = s.partition(op)
+    head, tail = head.strip(), tail.strip()
+    if not tail:
+        raise ParseError("nothing after \\pm")
+    if not head:
+        return Seq((_parse(tail), _parse(f"-({tail})")), ordered=False)
+    return Seq((_parse(f"{head}+({tail})"), _parse(f"{head}-({tail})")), ordered=False)
+
+
+def parse_scalar(text: str) -> Scalar:
+    """One number or expression with its percent / degree / unit / currency marks recorded."""
+    s = _strip_outer_braces(text.strip())
+    percent = degrees = False
+    s = _CURRENCY.sub("", s)
+    for _ in range(3):
+        before = s
+        if _PERCENT.search(s):
+            s, percent = _PERCENT.sub("", s), True
+        if _DEGREE.search(s):
+            s, degrees = _DEGREE.sub("", s), True
+        s = _UNIT_TEXT.sub("", s).strip()
+        if s == before:
+            break
+    s = _strip_outer_braces(s.strip())
+    if not s:
+        raise ParseError("no number")
+    exact, places = _fast_number(s)
+    if exact is None and _UNIT_WORD.search(s):
+        stripped = _UNIT_WORD.sub("", s).strip()
+        exact, places = _fast_number(stripped)
+        if exact is not None:
+            s = stripped
+    if exact is not None:
+        return Scalar(exact=exact, decimal_places=places, percent=percent, degrees=degrees, source=s)
+    from .symbolic import to_sympy
+
+    expr = to_sympy(_latexify(s))
+    places = _decimal_places(s)
+    return Scalar(expr=expr, decimal_places=places, percent=percent, degrees=degrees, source=s)
+
+
+def _latexify(s: str) -> str:
+    """Plain-text spellings sympy's LaTeX grammar lacks: `sqrt(2)`, `pi`, `inf`."""
+    s = re.sub(r"(?<![\\a-zA-Z])sqrt\s*\(([^()]*)\)", r"\\sqrt{\1}", s)
+    s = re.sub(r"(?<![\\a-zA-Z])pi(?![a-zA-Z])", r"\\pi ", s)
+    s = re.sub(r"(?<![\\a-zA-Z])(?:infinity|inf)(?![a-zA-Z])", r"\\infty ", s)
+    s = re.sub(r"\\text\{([^{}]*)\}", r"\1", s)
+    return s
+
+
+def _decimal_places(s: str) -> int | None:
+    places = [len(m.group(1)) for m in re.finditer(r"\d*\.(\d+)", s)]
+    return max(places) if places else None
+
+
+def _fast_number(s: str) -> tuple[Fraction | None, int | None]:
+    """Exact value and decimal places of a plain number, or (None, None): no sympy involved."""
+    t = s.replace(" ", "")
+    if _INT.fullmatch(t):
+        return Fraction(int(t)), None
+    match = _DECIMAL.fullmatch(t)
+    if match:
+        if match.group(3) is not None:
+            sign, whole, frac = match.group(1), match.group(2) or "0", match.group(3)
+        else:
+            sign, whole, frac = match.group(4), match.group(5), ""
+        value = Fraction(int(whole + frac), 10 ** len(frac))
+        return (-value if sign == "-" else value), len(frac)
+    match = _THOUSANDS.fullmatch(t)
+    if match:
+        value, places = _fast_number(match.group(1).replace(",", "") + (match.group(2) or ""))
+        return value, places
+    match = _FRAC.fullmatch(t)
+    if match and int(match.group(3)) != 0:
+        value = Fraction(int(match.group(2)), int(match.group(3)))
+        return (-value if match.group(1) == "-" else value), None
+    match = _SLASH.fullmatch(t)
+    if match and int(match.group(2)) != 0:
+        return Fraction(int(match.group(1)), int(match.group(2))), None
+    match = _MIXED.fullmatch(t)
+    if match and int(match.group(4)) != 0:
+        value = int(match.group(2)) + Fraction(int(match.group(3)), int(match.group(4)))
+        return (-value if match.group(1) == "-" else value), None
+    match = _SCI_TEX.fullmatch(t) or _SCI_E.fullmatch(t)
+    if match and abs(int(match.group(2))) <= 400:
+        mantissa, places = _fast_number(match.group(1))
+        if mantissa is not None:
+            exponent = int(match.group(2))
+            # `6.02\times10^{23}` is known to the hundredth of 10^23: places may go negative.
+            return mantissa * Fraction(10) ** exponent, (None if places is None else places - exponent)
+    return None, None

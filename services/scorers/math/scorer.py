@@ -1,0 +1,134 @@
+r"""The `math` scorer: is the completion's final answer equivalent to the gold answer?"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from services.scorers.types import CpuScorer, Params, Sample, Scored
+
+from .compare import Tolerance, equivalent
+from .extract import extract_answers, gold_text
+from .guards import refusal
+from .normalize import normalize
+from .parse import ParseError, parse_answer
+from .types import Answer
+
+__all__ = ["MathParams", "MathScorer"]
+
+
+class MathParams(Params):
+    """Where the answer may be, and how strictly decimals compare."""
+
+    answer_tag_only: bool = Field(
+        default=False, description="Count only an answer inside <answer>...</answer>; anything else scores 0."
+    )
+    last_number_fallback: bool = Field(
+        default=False, description="With no boxed answer, <answer> block or final-answer phrase, take the last number."
+    )
+    multiple_answers: Literal["all_must_match", "last"] = Field(
+        default="all_must_match",
+        description="Several different boxed answers: 'all_must_match' scores 1 only if every one is right; 'last' "
+        "grades the last.",
+    )
+    rel_tol: float = Field(default=1e-6, gt=0, le=0.1, description="Relative tolerance of a decimal answer to an exact gold.")
+    max_answer_chars: int = Field(default=1000, ge=16, le=20_000, description="Longer answers are unscorable.")
+
+
+class MathScorer(CpuScorer):
+    r"""Final-answer equivalence to the gold answer, by typed comparison.
+
+    Scale: 1.0 when the final answer (after any `<think>` block: the last `\boxed{}`, the
+    `<answer>` block, a "final answer is" phrase, GSM8K's `#### N`, or optionally the last number)
+    is equivalent to `reference`; 0.0 when it is not, when no answer is found, when it is empty,
+    or when several different answers are given (unless `multiple_answers="last"`).
+    `unscorable` (no value) when the gold is missing or unparseable, or when an answer is refused
+    by the guards (too long, nested too deep, a power tower or huge factorial).
+
+    >>> MathScorer()(Sample(r"so \boxed{\frac{1}{2}}", "0.5"), MathParams()).value
+    1.0
+    """
+
+    name: ClassVar[str] = "math"
+    version: ClassVar[int] = 1
+    Params: ClassVar[type[MathParams]] = MathParams
+
+    def __call__(self, sample: Sample, params: Any) -> Scored:
+        p = _params(params)
+        gold_raw = gold_text(sample.reference)
+        if gold_raw is None:
+            return Scored.unscorable("no gold answer in `reference`")
+        gold = _parse_gold(gold_raw, p.max_answer_chars)
+        if isinstance(gold, str):
+            return Scored.unscorable(gold)
+        found = extract_answers(sample.completion, answer_tag_only=p.answer_tag_only, last_number=p.last_number_fallback)
+        if not found.answers:
+            return Scored.ok(0.0, f"no answer: {found.reason}")
+        candidates = _distinct(found.answers)
+        if p.multiple_answers == "last":
+            candidates = candidates[-1:]
+        verdicts: list[bool] = []
+        for text in candidates:
+            if not text.strip():
+                return Scored.ok(0.0, f"empty answer ({found.source})")
+            why = refusal(text, max_chars=p.max_answer_chars)
+            if why:
+                return Scored.unscorable(f"answer refused: {why}")
+            verdict = _judge(gold, gold_raw, text, Tolerance(p.rel_tol))
+            if isinstance(verdict, Scored):
+                return verdict
+            verdicts.append(verdict)
+        shown = _short(candidates[-1])
+        if len(candidates) > 1:
+            if all(verdicts):
+                return Scored.ok(1.0, f"correct: {len(candidates)} {found.source} answers, all equivalent to the gold")
+            return Scored.ok(0.0, f"incorrect: {len(candidates)} different {found.source} answers, not all equivalent")
+        if verdicts[0]:
+            return Scored.ok(1.0, f"correct ({found.source}): {shown}")
+        return Scored.ok(0.0, f"incorrect ({found.source}): {shown} vs gold {_short(gold_raw)}")
+
+
+def _params(params: Any) -> MathParams:
+    if isinstance(params, MathParams):
+        return params
+    return MathParams.model_validate(params or {})
+
+
+def _distinct(answers: tuple[str, ...]) -> list[str]:
+    """Answers differing only in LaTeX spelling (`\\dfrac` vs `\\frac`) count once."""
+    seen: dict[str, str] = {}
+    for text in answers:
+        seen.setdefault(normalize(text), text)
+    return list(seen.values())
+
+
+@lru_cache(maxsize=4096)
+def _parse_gold(text: str, max_chars: int) -> Answer | str:
+    """The parsed gold, or why it cannot be used. Cached: a GRPO group shares one gold."""
+    why = refusal(text, max_chars=max(max_chars, 20_000))
+    if why:
+        return f"gold refused: {why}"
+    try:
+        return parse_answer(text)
+    except (ParseError, ValueError) as exc:
+        return f"gold unparseable: {exc}"
+
+
+def _judge(gold: Answer, gold_raw: str, text: str, tol: Tolerance) -> bool | Scored:
+    """Parse and compare one answer. An answer sympy cannot read is wrong only if its text differs from the gold's."""
+    try:
+        answer = parse_answer(text)
+    except (ParseError, ValueError):
+        return normalize(text) == normalize(gold_raw)
+    try:
+        return equivalent(gold, answer, tol)
+    except MemoryError:
+        raise
+    except Exception as exc:  # sympy internals on a model's answer: neither a verdict nor our outage
+        return Scored.unscorable(f"could not compare {_short(text)}: {type(exc).__name__}: {str(exc)[:80]}")
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
