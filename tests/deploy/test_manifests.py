@@ -1,0 +1,159 @@
+"""The deployment files agree with the Kubernetes schemas and with each other.
+
+Kubernetes manifests are validated against the official schemas (`kubernetes-validate`, strict:
+unknown fields fail). The rest checks what a schema cannot: every workload has probes, requests and
+limits and runs unprivileged; each kustomization lists files that exist; compose.yaml, the HAProxy
+config and the Dockerfile name the same services, ports and build targets.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="pip install 'rewardstack[dev]' for kubernetes-validate")
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+KUBERNETES_VERSION = "1.33.0"  # the oldest version whose schema has every field we use (hostUsers, sleep hook)
+MANIFESTS = sorted(p for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml")
+KUSTOMIZATIONS = sorted(K8S.rglob("kustomization.yaml"))
+WORKLOADS = [
+    pytest.param(path, doc, id=f"{path.relative_to(K8S)}:{doc['metadata']['name']}")
+    for path in MANIFESTS
+    for doc in yaml.safe_load_all(path.read_text())
+    if doc and doc["kind"] == "Deployment"
+]
+ROLE_PORTS = {"gateway": 8000, "sandbox": 8100, "models": 8200}
+
+
+def _documents(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def test_there_are_manifests_for_every_role() -> None:
+    names = {doc["metadata"]["name"] for path in MANIFESTS for doc in _documents(path) if doc["kind"] == "Deployment"}
+    assert names == {"rewardstack-gateway", "rewardstack-sandbox", "rewardstack-models"}
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: str(p.relative_to(K8S)))
+@pytest.mark.parametrize("version", [KUBERNETES_VERSION, kubernetes_validate.latest_version()])
+def test_manifest_validates_against_kubernetes_schema(path: Path, version: str) -> None:
+    for doc in _documents(path):
+        kubernetes_validate.validate(doc, version, strict=True)
+
+
+@pytest.mark.parametrize(("path", "doc"), WORKLOADS)
+def test_workload_has_probes_resources_and_runs_unprivileged(path: Path, doc: dict[str, Any]) -> None:
+    pod = doc["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["automountServiceAccountToken"] is False
+    (container,) = pod["containers"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert probe in container, f"{probe} missing"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    resources = container["resources"]
+    assert {"cpu", "memory"} <= set(resources["requests"]) and {"cpu", "memory"} <= set(resources["limits"])
+    security = container["securityContext"]
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"] and "add" not in security["capabilities"]
+    assert security["readOnlyRootFilesystem"] is True
+    role = doc["metadata"]["labels"]["app.kubernetes.io/component"]
+    assert container["ports"][0]["containerPort"] == ROLE_PORTS[role]
+    assert str(ROLE_PORTS[role]) in container["command"]
+
+
+@pytest.mark.parametrize("role", ["gateway", "sandbox", "models"])
+def test_every_role_has_service_hpa_and_pdb(role: str) -> None:
+    for variant in ("cpu", "gpu"):
+        files = [*(p for p in MANIFESTS if p.parent.name == "base"), K8S / variant / "models.yaml"]
+        kinds = {doc["kind"] for path in files for doc in _documents(path) if doc["metadata"]["name"] == f"rewardstack-{role}"}
+        assert {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"} <= kinds, (variant, kinds)
+
+
+def test_gpu_variant_schedules_on_a_gpu_and_cpu_variant_does_not() -> None:
+    def container(variant: str) -> dict[str, Any]:
+        (deployment,) = [d for d in _documents(K8S / variant / "models.yaml") if d["kind"] == "Deployment"]
+        return deployment["spec"]["template"]["spec"]
+
+    gpu, cpu = container("gpu"), container("cpu")
+    assert gpu["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert any(t["key"] == "nvidia.com/gpu" for t in gpu["tolerations"])
+    assert "nvidia.com/gpu" not in cpu["containers"][0]["resources"]["limits"]
+
+
+def test_sandbox_pod_gets_only_the_privileges_its_isolation_needs() -> None:
+    (deployment,) = [d for d in _documents(K8S / "base" / "sandbox.yaml") if d["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    security = pod["containers"][0]["securityContext"]
+    assert pod["hostUsers"] is False  # its own user namespace on the node
+    assert security["seccompProfile"] == {"type": "Localhost", "localhostProfile": "rewardstack/sandbox.json"}
+    assert (ROOT / "deploy" / "seccomp" / "sandbox.json").is_file()
+    assert "privileged" not in security
+
+
+@pytest.mark.parametrize("path", KUSTOMIZATIONS, ids=lambda p: str(p.relative_to(K8S)))
+def test_kustomization_resources_exist(path: Path) -> None:
+    for resource in yaml.safe_load(path.read_text())["resources"]:
+        target = (path.parent / resource).resolve()
+        assert target.is_file() or (target / "kustomization.yaml").is_file(), f"{path}: {resource} not found"
+
+
+def test_network_policy_gives_sandbox_and_models_no_egress() -> None:
+    policies = {d["metadata"]["name"]: d for d in _documents(K8S / "base" / "network-policy.yaml")}
+    assert policies["rewardstack-default-deny"]["spec"]["podSelector"] == {}
+    for name in ("rewardstack-sandbox", "rewardstack-models"):
+        assert "Egress" in policies[name]["spec"]["policyTypes"] and policies[name]["spec"]["egress"] == []
+
+
+# compose.yaml, HAProxy and the Dockerfile
+
+
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "compose.yaml").read_text())
+
+
+def test_compose_publishes_only_the_load_balancer_on_loopback() -> None:
+    services = _compose()["services"]
+    published = {name: svc["ports"] for name, svc in services.items() if "ports" in svc}
+    assert list(published) == ["lb"]
+    assert published["lb"] == ["127.0.0.1:${REWARDSTACK_PORT:-8000}:8000"]
+
+
+def test_compose_runs_replicas_and_a_gpu_profile() -> None:
+    services = _compose()["services"]
+    for role in ("gateway", "sandbox"):
+        deploy = services[role]["deploy"]
+        # podman-compose honours deploy.replicas only with mode: replicated
+        assert deploy["mode"] == "replicated" and "replicas" in deploy
+    gpu = services["models-gpu"]
+    assert gpu["profiles"] == ["gpu"]
+    assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
+    assert "profiles" not in services["models"]
+
+
+def test_compose_every_service_drops_capabilities_and_builds_a_dockerfile_target() -> None:
+    targets = set(re.findall(r"^FROM \S+ AS (\S+)$", (ROOT / "docker" / "Dockerfile").read_text(), re.M))
+    for name, svc in _compose()["services"].items():
+        assert svc["cap_drop"] == ["ALL"], name
+        assert "cap_add" not in svc and not svc.get("privileged"), name
+        assert svc["build"]["target"] in targets, name
+        assert svc["image"] == f"rewardstack-{svc['build']['target']}:latest", name
+
+
+def test_haproxy_balances_least_connections_with_retries_and_checks_over_compose_services() -> None:
+    config = (ROOT / "docker" / "lb" / "haproxy.cfg").read_text()
+    services = _compose()["services"]
+    assert "retry-on conn-failure" in config and "option redispatch" in config
+    backends = re.split(r"^backend ", config, flags=re.M)[1:]
+    assert len(backends) == 3
+    for backend in backends:
+        assert "balance leastconn" in backend and "option httpchk GET /readyz" in backend
+        for host, port in re.findall(r"server-template \S+ \d+ (\S+):(\d+)", backend):
+            assert host in services, host
+            target = services[host]["build"]["target"]
+            assert int(port) == ROLE_PORTS[target]
