@@ -1,0 +1,176 @@
+"""`POST /get_reward`: OpenRLHF's remote reward model protocol, served by the same scoring path.
+
+OpenRLHF (`--remote_rm_url http://host:8000/get_reward?scorers=math:1,format:0.2`) posts parallel
+lists: `query` (prompt + response, as one string), `prompts` and `labels` (the gold). We answer
+`rewards`, `scores` (the same numbers; OpenRLHF's dynamic filtering reads them) and `extra_logs`
+(each scorer's component per sample, which OpenRLHF logs).
+
+Query parameters: `scorers` (default `math`; `name` or `name:weight`, comma-separated) and
+`fallback`, the value for items that are not `ok`. Without `fallback` such items are null:
+OpenRLHF cannot mask a sample, so the run stops rather than learn from a made-up number. An
+`error` (our infrastructure) is null even with a fallback.
+
+OpenRLHF's reward workers often post one sample per request, many at once. Requests that
+arrive within `BATCH_WINDOW_S` of each other, with the same scorers, are scored as one batch
+(one trip to the worker pool, fair sharing with `/v1/score` traffic), then split back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.contract import ErrorBody, ItemResult, ScoreBatch, ScoreItem, ScorerRequest, Status
+from services.gateway import scoring
+from services.gateway.deps import MetricsDep, PoolDep, RegistryDep, SettingsDep
+from services.gateway.errors import InvalidRequest
+from services.gateway.limits import require_token
+
+router = APIRouter(tags=["openrlhf"], dependencies=[Depends(require_token)])
+
+BATCH_WINDOW_S = 0.005  # how long the first request of a batch waits for others to join it
+
+
+class RewardRequest(BaseModel):
+    """OpenRLHF's body. Unknown keys are ignored: OpenRLHF versions add fields we do not use."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    query: list[str] = Field(min_length=1, description="prompt + response of each sample")
+    prompts: list[str] | None = Field(default=None, description="the prompt of each sample; cut off `query` to get the response")
+    labels: list[Any] | None = Field(default=None, description="the gold answer (or tests) of each sample")
+
+
+class RewardResponse(BaseModel):
+    rewards: list[float | None]
+    scores: list[float | None]
+    extra_logs: dict[str, list[float | None]]
+
+
+def parse_scorers(spec: str) -> dict[str, ScorerRequest]:
+    """`math:1,format:0.2` to the wire form; a 422 naming the query parameter when malformed."""
+    out = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, weight = part.partition(":")
+        try:
+            out[name.strip()] = ScorerRequest(weight=float(weight) if weight else 1.0)
+        except ValueError:
+            raise InvalidRequest("query.scorers", f"{part!r}: the weight after ':' must be a finite number") from None
+    if not out:
+        raise InvalidRequest("query.scorers", "no scorers; e.g. ?scorers=math:1,format:0.2")
+    return out
+
+
+def to_items(body: RewardRequest) -> list[ScoreItem]:
+    """The response is what follows the prompt in `query`; the whole query when it does not start with it."""
+    n = len(body.query)
+    for name in ("prompts", "labels"):
+        values = getattr(body, name)
+        if values is not None and len(values) != n:
+            raise InvalidRequest(name, f"{len(values)} entries for {n} queries; the lists are parallel")
+    items = []
+    for i, query in enumerate(body.query):
+        prompt = body.prompts[i] if body.prompts is not None else None
+        completion = query[len(prompt) :] if prompt and query.startswith(prompt) else query
+        reference = body.labels[i] if body.labels is not None else None
+        items.append(ScoreItem(prompt=prompt, completion=completion, reference=reference))
+    return items
+
+
+@dataclass
+class _Pending:
+    items: list[ScoreItem] = field(default_factory=list)
+    waiters: list[tuple[int, int, asyncio.Future[list[ItemResult]]]] = field(default_factory=list)
+
+
+class MicroBatcher:
+    """Joins concurrent requests with the same key into one scoring call, then splits the results."""
+
+    def __init__(self, window_s: float, max_items: int) -> None:
+        self.window_s, self.max_items = window_s, max_items
+        self._open: dict[str, _Pending] = {}
+
+    async def submit(self, key: str, items: list[ScoreItem], run: Callable[[list[ScoreItem]], Awaitable[list[ItemResult]]]) -> list[ItemResult]:
+        if len(items) >= self.max_items:  # big enough alone; joining would only push the batch past the limit
+            return await run(items)
+        pending = self._open.get(key)
+        if pending is not None and len(pending.items) + len(items) > self.max_items:
+            self._flush(key, run)
+            pending = None
+        if pending is None:
+            pending = self._open[key] = _Pending()
+            asyncio.get_running_loop().call_later(self.window_s, self._flush_if_current, key, pending, run)
+        future: asyncio.Future[list[ItemResult]] = asyncio.get_running_loop().create_future()
+        start = len(pending.items)
+        pending.items.extend(items)
+        pending.waiters.append((start, len(pending.items), future))
+        return await future
+
+    def _flush_if_current(self, key: str, pending: _Pending, run: Callable[[list[ScoreItem]], Awaitable[list[ItemResult]]]) -> None:
+        if self._open.get(key) is pending:
+            self._flush(key, run)
+
+    def _flush(self, key: str, run: Callable[[list[ScoreItem]], Awaitable[list[ItemResult]]]) -> None:
+        pending = self._open.pop(key)
+        task = asyncio.ensure_future(run(pending.items))
+        task.add_done_callback(lambda done: self._answer(pending, done))
+
+    @staticmethod
+    def _answer(pending: _Pending, done: asyncio.Future[list[ItemResult]]) -> None:
+        for start, end, future in pending.waiters:
+            if future.done():  # that client went away
+                continue
+            if done.cancelled():
+                future.cancel()
+            elif (exc := done.exception()) is not None:
+                future.set_exception(exc)
+            else:
+                future.set_result(done.result()[start:end])
+
+
+def _batcher(request: Request) -> MicroBatcher:
+    state = request.app.state
+    if getattr(state, "openrlhf_batcher", None) is None:
+        state.openrlhf_batcher = MicroBatcher(BATCH_WINDOW_S, state.settings.max_items_per_request)
+    return state.openrlhf_batcher
+
+
+def _value(value: float | None, status: Status, fallback: float | None) -> float | None:
+    if status is Status.OK:
+        return value
+    return None if fallback is None or status is Status.ERROR else fallback
+
+
+@router.post(
+    "/get_reward",
+    response_model=RewardResponse,
+    responses={401: {"model": ErrorBody}, 413: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+)
+async def get_reward(
+    body: RewardRequest,
+    batcher: Annotated[MicroBatcher, Depends(_batcher)],
+    registry: RegistryDep,
+    settings: SettingsDep,
+    pool: PoolDep,
+    metrics: MetricsDep,
+    scorers: Annotated[str, Query(description="scorers and weights, e.g. math:1,format:0.2")] = "math",
+    fallback: Annotated[float | None, Query(description="value for items that are not ok; default null")] = None,
+) -> RewardResponse:
+    """Score OpenRLHF's samples; concurrent requests with the same scorers share one scoring call."""
+    wire = parse_scorers(scorers)
+    items = to_items(body)
+    scoring.check_limits(ScoreBatch(items=items, scorers=wire), settings)  # one bad request must not fail its batch-mates
+
+    async def run(batch_items: list[ScoreItem]) -> list[ItemResult]:
+        result = await scoring.score(ScoreBatch(items=batch_items, scorers=wire), registry, settings, pool, metrics)
+        return result.results
+
+    results = await batcher.submit(scorers, items, run)
+    rewards = [_value(r.reward, r.status, fallback) for r in results]
+    extra_logs = {name: [_value(r.components[name].value, r.components[name].status, fallback) for r in results] for name in wire}
+    return RewardResponse(rewards=rewards, scores=rewards, extra_logs=extra_logs)
