@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from services.gateway.errors import install_error_handlers
 from services.gateway.limits import BodySizeLimit
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.routes import health, score, scorers
+from services.gateway.routes import health, openrlhf, score, scorers
 from services.scorers.builtin import builtin_cpu_scorers
 from services.scorers.pooled import PooledScorer
 from services.scorers.registry import ScorerRegistry
@@ -61,6 +61,6 @@ def create_app(settings: Settings | None = None, *, extra_cpu_scorers: Sequence[
     app.state.metrics = GatewayMetrics(lambda: app.state.pool.stats() if hasattr(app.state, "pool") else None)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
-    for router in (score.router, scorers.router, health.router):
+    for router in (score.router, scorers.router, health.router, openrlhf.router):
         app.include_router(router)
     return app
