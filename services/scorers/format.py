@@ -9,6 +9,8 @@ Compared with open-r1's `format_reward` / `tag_count_reward` (src/open_r1/reward
 - no newline is required next to the tags (open-r1's regex wants `<think>\n…\n</think>\n<answer>\n`),
   since that follows one system prompt, not the template;
 - an empty answer fails, and open-r1's `.*?` lets a tag appear inside another block, which we refuse;
+- text after `</answer>` fails; open-r1 compiles its pattern with `re.MULTILINE`, so its `$` also
+  matches at the end of `</answer>`'s line and accepts anything on the lines after;
 - `tag_count` credits the opening `<think>` when it was pre-filled in the prompt, where open-r1 can
   then give at most 0.75.
 """

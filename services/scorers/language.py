@@ -96,9 +96,11 @@ _MIN_SENTENCE_WORDS = 5
 _MIN_SENTENCE_CONFIDENCE = 0.8
 _MIN_MAIN_CONFIDENCE = 0.5
 _MIN_PROMPT_WORDS = 3  # below this, the prompt's language is a guess, not a target
-# Script of each lid.176 language not written in Latin letters (Unicode name prefix); CJK, whose
-# characters are counted apart, and Korean are left out. A test checks every key is a label.
+# Script of each lid.176 language not written in Latin letters (Unicode name prefix, or CJK);
+# any other language is Latin. A test checks every key is a label.
 _SCRIPT_OF = {
+    **dict.fromkeys("ja wuu zh".split(), "CJK"),
+    "ko": "HANGUL",
     **dict.fromkeys("ar arz azb ckb fa lrc pnb ps sd ug ur".split(), "ARABIC"),
     **dict.fromkeys(
         "av ba be bg bxr ce cv kk krc kv ky lez mhr mk mn mrj myv os ru rue sah sr tg tt tyv uk xal".split(), "CYRILLIC"
