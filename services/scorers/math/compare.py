@@ -3,8 +3,8 @@ r"""Compare a typed answer with a typed gold, by the gold's type.
 Rules (the "why" behind each is in docs/math.md):
 - exact values compare exactly: `\frac{1}{2^{99}}` is not `\frac{1}{2^{98}}`, evaluated with
   40-digit mpmath, never six-decimal floats;
-- a tolerance only when a decimal appears: a decimal gold is taken as rounded to its written
-  places (`3.14` accepts `\pi`); a decimal answer to an exact gold must match to `rel_tol`;
+- a tolerance only when a decimal appears: an exact answer to a decimal gold must round to it
+  (`3.14` accepts `\pi`, not `3.1416`); decimals on either side otherwise agree to `rel_tol`;
 - shapes must agree: a list never matches a single value (candidate lists are wrong), tuples keep
   order, sets and `\pm` lists are multisets (duplicates count);
 - relations compare as relations: `l1 - r1` must be a constant multiple of `l2 - r2` (positive for
@@ -213,10 +213,11 @@ def _scaled(scalar: Scalar, factor: Fraction) -> Scalar:
 def _values_equal(gold: Scalar, answer: Scalar, tol: Tolerance) -> bool:
     if gold.exact is not None and answer.exact is not None:
         g, a = gold.exact, answer.exact
-        if gold.is_decimal:
+        if gold.is_decimal and not answer.is_decimal:
             return abs(a - g) <= Fraction(1, 2) * Fraction(10) ** (-gold.decimal_places) * (1 + Fraction(1, 10**9))
-        if answer.is_decimal:
-            return abs(a - g) <= Fraction(tol.rel_tol) * abs(g) if g else abs(a) <= Fraction(tol.rel_tol)
+        if gold.is_decimal or answer.is_decimal:
+            rel = Fraction(str(tol.rel_tol))
+            return abs(a - g) <= rel * max(abs(a), abs(g))
         return a == g
     return _symbolic_equal(gold, answer, tol)
 
@@ -239,7 +240,7 @@ def _symbolic_equal(gold: Scalar, answer: Scalar, tol: Tolerance) -> bool:
         except EvalError:
             continue
         compared += 1
-        if gold.is_decimal and not g_expr.free_symbols:
+        if gold.is_decimal and not answer.is_decimal and not g_expr.free_symbols:
             half_unit = mpmath.mpf(10) ** (-gold.decimal_places) / 2 * (1 + mpmath.mpf(10) ** -9)
             if not abs(g_val - a_val) <= half_unit:
                 return False

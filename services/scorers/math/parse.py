@@ -85,7 +85,7 @@ def _parse(s: str) -> Answer:
     if words is not None:
         return words
     builder = _SET_BUILDER.fullmatch(s)
-    if builder:
+    if builder and "\\}" not in builder.group(2):
         return _as_intervals(_parse(builder.group(2)), s)
     in_set = _IN_SET.match(s)
     if in_set:
