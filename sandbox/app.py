@@ -1,0 +1,212 @@
+"""The sandbox HTTP service: `create_sandbox_app(settings)`.
+
+Stateless apart from warm executors and a cache, so replicas scale behind a load balancer.
+Two kinds of failure, as in the gateway: the program's (wrong answer, time limit, ...) are a 200
+with a verdict; the request's or ours are HTTP errors with a stable `code` and a `detail`:
+422 invalid request (the field named), 413 body too large, 429 queue full (`Retry-After`),
+503 not ready. An executor failure during a test is the verdict `sandbox_error` in a 200, so the
+other tests' verdicts still arrive.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sandbox.executors import ExecutorFailed, ExecutorPool, PoolSaturated
+from sandbox.metrics import SandboxMetrics
+from sandbox.models import ErrorBody, JudgeRequest, JudgeResult, RunRequest, RunResult
+from sandbox.runner import LimitTooHigh, Runner
+from sandbox.settings import SandboxSettings
+
+
+class RequestTooLarge(Exception):
+    def __init__(self, field: str, detail: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {detail}")
+
+
+def _error(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"code": code, "detail": detail}, headers=headers)
+
+
+class BodySizeLimit:
+    """ASGI middleware: 413 for bodies over the limit, counted as they arrive (chunked ones too).
+
+    Past the limit it answers 413 itself and tells the app the client left, so nothing oversized
+    is ever buffered whole; whatever the app then sends is dropped.
+    """
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await self._refuse(send)
+            return
+        received, refused = 0, False
+
+        async def limited_receive() -> Message:
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    refused = True
+                    await self._refuse(send)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not refused:
+                raise
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps({"code": "request_too_large",
+                           "detail": f"body: over {self.max_body_bytes} bytes (REWARDSTACK_SANDBOX_MAX_BODY_BYTES)"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if part in ("body", "query", "path", "header") or (isinstance(part, str) and ("[" in part or part.startswith("function-"))):
+            continue
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "body"
+
+
+def _check_sizes(settings: SandboxSettings, code: str, stdins: list[str], tests: int) -> None:
+    if len(code) > settings.max_code_chars:
+        raise RequestTooLarge("code", f"{len(code)} characters; at most {settings.max_code_chars}")
+    if tests > settings.max_tests:
+        raise RequestTooLarge("tests", f"{tests} tests; at most {settings.max_tests}")
+    for index, stdin in enumerate(stdins):
+        if len(stdin) > settings.max_stdin_bytes:
+            where = "stdin" if tests == 0 else f"tests[{index}].input"
+            raise RequestTooLarge(where, f"{len(stdin)} characters; at most {settings.max_stdin_bytes}")
+
+
+def _routes() -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/v1/run", response_model=RunResult, responses={422: {"model": ErrorBody}, 429: {"model": ErrorBody}},
+                 tags=["sandbox"])
+    async def run(body: RunRequest, request: Request) -> RunResult:
+        """Run one program on one stdin; report how it ended and what it printed."""
+        _check_sizes(request.app.state.settings, body.code, [body.stdin], 0)
+        return await request.app.state.runner.run(body)
+
+    @router.post("/v1/judge", response_model=JudgeResult, responses={422: {"model": ErrorBody}, 429: {"model": ErrorBody}},
+                 tags=["sandbox"])
+    async def judge(body: JudgeRequest, request: Request) -> JudgeResult:
+        """Judge one program on many tests, compiled once; one verdict per test and overall."""
+        stdins = [t.input for t in body.tests if hasattr(t, "input")]
+        _check_sizes(request.app.state.settings, body.code, stdins, len(body.tests))
+        return await request.app.state.runner.judge(body)
+
+    @router.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @router.get("/readyz", tags=["health"])
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness: every executor slot is up (503 while starting or restarting)."""
+        pool: ExecutorPool = request.app.state.pool
+        body = {"slots": pool.settings.slots, "alive": pool.alive, "waiting": pool.waiting,
+                "seccomp": pool.seccomp, "backend": pool.settings.backend}
+        ready = pool.started and pool.alive == pool.settings.slots
+        return JSONResponse(status_code=200 if ready else 503, content=dict(body, status="ready" if ready else "not_ready"))
+
+    @router.get("/metrics", tags=["health"])
+    async def metrics(request: Request) -> PlainTextResponse:
+        m: SandboxMetrics = request.app.state.metrics
+        pool: ExecutorPool = request.app.state.pool
+        m.waiting.set(pool.waiting)
+        m.running.set(pool.running)
+        m.slots_alive.set(pool.alive)
+        m.restarts.set(pool.restarts)
+        return PlainTextResponse(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        messages = []
+        for error in exc.errors()[:20]:
+            message = str(error["msg"]).removeprefix("Value error, ")
+            location = _location(tuple(error["loc"]))
+            messages.append(message if message.split(":")[0].split("[")[0] in ("tests", "mode", "entry_point") else f"{location}: {message}")
+        return _error(422, "invalid_request", "; ".join(messages))
+
+    async def too_large(request: Request, exc: RequestTooLarge) -> JSONResponse:
+        return _error(413, "request_too_large", str(exc))
+
+    async def limit_too_high(request: Request, exc: LimitTooHigh) -> JSONResponse:
+        return _error(422, "invalid_request", str(exc))
+
+    async def saturated(request: Request, exc: PoolSaturated) -> JSONResponse:
+        request.app.state.metrics.rejected.inc()
+        return _error(429, "overloaded", f"{exc}; retry after {exc.retry_after_s} s or on another replica",
+                      {"Retry-After": str(exc.retry_after_s)})
+
+    async def executor_failed(request: Request, exc: ExecutorFailed) -> JSONResponse:
+        return _error(503, "sandbox_unavailable", str(exc), {"Retry-After": "1"})
+
+    app.add_exception_handler(RequestValidationError, invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestTooLarge, too_large)  # type: ignore[arg-type]
+    app.add_exception_handler(LimitTooHigh, limit_too_high)  # type: ignore[arg-type]
+    app.add_exception_handler(PoolSaturated, saturated)  # type: ignore[arg-type]
+    app.add_exception_handler(ExecutorFailed, executor_failed)  # type: ignore[arg-type]
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: SandboxSettings = app.state.settings
+    pool = ExecutorPool(settings)
+    app.state.pool = pool
+    app.state.runner = Runner(settings, pool, app.state.metrics)
+    try:
+        await pool.start()
+        yield
+    finally:
+        await pool.close()
+
+
+def create_sandbox_app(settings: SandboxSettings) -> FastAPI:
+    """The sandbox service; executors start in the lifespan, one per slot."""
+    app = FastAPI(title="rewardstack sandbox", version="1", lifespan=lifespan,
+                  summary="Isolated code execution and test judging for RL rewards.")
+    app.state.settings = settings
+    app.state.metrics = SandboxMetrics()
+    app.include_router(_routes())
+    _install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+__all__ = ["create_sandbox_app"]

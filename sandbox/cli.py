@@ -1,0 +1,25 @@
+"""`rewardstack sandbox`: serve the sandbox API with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+
+from sandbox.settings import SandboxSettings
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="rewardstack sandbox", description="Serve the code sandbox (POST /v1/run, /v1/judge).")
+    parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1; REWARDSTACK_SANDBOX_HOST)")
+    parser.add_argument("--port", type=int, default=None, help="port (default 8100; REWARDSTACK_SANDBOX_PORT)")
+    parser.add_argument("--slots", type=int, default=None, help="concurrent executions (default: the core count)")
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    overrides = {k: v for k, v in {"host": args.host, "port": args.port, "slots": args.slots}.items() if v is not None}
+    settings = SandboxSettings(**overrides)
+
+    import uvicorn
+
+    from sandbox.app import create_sandbox_app
+
+    uvicorn.run(create_sandbox_app(settings), host=settings.host, port=settings.port, log_level=args.log_level)
+    return 0

@@ -1,0 +1,287 @@
+"""Linux isolation primitives for the warm executors: namespaces, a private root, rlimits, seccomp.
+
+Standard library only (ctypes over libc and libseccomp), because this module is imported by the
+executor process (`sandbox/zygote.py`) before it locks itself into its namespaces, where nothing
+but the Python runtime is visible.
+
+What one executor slot gets, once, at start (`enter_slot_namespaces` + `build_root`):
+- new user, mount, network, ipc, uts and pid namespaces; the slot's process is pid 1 of its pid
+  namespace, so after every run it can kill *every* other process in it with `kill(-1, SIGKILL)`;
+- a root made of a small tmpfs with read-only bind mounts of the runtime (`/usr`, the Python
+  prefix), a minimal `/dev` and `/etc`, no `/proc`, no host `/tmp`, no project files;
+- the network namespace has only a down loopback: no route anywhere, not even to the host.
+
+What every run gets, per fork (`apply_run_limits`, `drop_privileges`, `SeccompFilter.load`):
+- a fresh size-limited tmpfs at `/tmp` (the scratch), rlimits (CPU, address space, processes,
+  file size, open files, no core), an unprivileged uid with no capabilities and `no_new_privs`,
+  and a seccomp deny-list against namespace, mount, ptrace, kernel-module, bpf and non-unix
+  socket calls.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import resource
+from collections.abc import Iterable, Sequence
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+NAMESPACE_FLAGS = CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_RELATIME = 1 << 21
+MNT_DETACH = 2
+# statvfs's ST_* flags share MS_* values for these; a bind remount must keep the locked ones.
+_KEPT_MOUNT_FLAGS = MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME
+
+PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
+SYS_PIVOT_ROOT = 155  # x86_64
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_libc.syscall.argtypes = [ctypes.c_long, ctypes.c_char_p, ctypes.c_char_p]
+
+
+class IsolationError(OSError):
+    """The platform refused an isolation step: the slot cannot start (never run code without it)."""
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise IsolationError(err, f"{what}: {os.strerror(err)}")
+
+
+def unshare(flags: int) -> None:
+    _check(_libc.unshare(flags), f"unshare({flags:#x})")
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    enc = lambda s: None if s is None else s.encode()  # noqa: E731 - local shorthand
+    _check(_libc.mount(enc(source), target.encode(), enc(fstype), flags, enc(data)), f"mount {source} on {target}")
+
+
+def umount(target: str) -> None:
+    _check(_libc.umount2(target.encode(), MNT_DETACH), f"umount {target}")
+
+
+def set_parent_death_signal(signum: int) -> None:
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+
+
+def set_no_new_privs() -> None:
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+
+
+def write_id_maps(pid: int, uid_map: str, gid_map: str) -> None:
+    """Write a child user namespace's id maps; must run in the parent namespace (we are root there)."""
+    with open(f"/proc/{pid}/setgroups", "w") as f:
+        f.write("deny")
+    with open(f"/proc/{pid}/uid_map", "w") as f:
+        f.write(uid_map)
+    with open(f"/proc/{pid}/gid_map", "w") as f:
+        f.write(gid_map)
+
+
+def _bind_readonly(source: str, target: str) -> None:
+    mount(source, target, None, MS_BIND | MS_REC)
+    kept = os.statvfs(source).f_flag & _KEPT_MOUNT_FLAGS
+    mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | kept)
+
+
+def _mkdirs_for(root: str, path: str, *, is_file: bool) -> str:
+    target = root + path
+    os.makedirs(os.path.dirname(target) if is_file else target, exist_ok=True)
+    if is_file and not os.path.exists(target):
+        open(target, "w").close()
+    return target
+
+
+def build_root(
+    root: str,
+    ro_paths: Iterable[str],
+    devices: Sequence[str] = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"),
+    etc_files: dict[str, str] | None = None,
+    ro_etc_binds: Sequence[str] = ("/etc/ld.so.cache",),
+) -> None:
+    """Make `root` the process's `/`: a read-only tmpfs holding only the runtime; detach the host's.
+
+    `ro_paths` are bound read-only at the same path (symlinks such as Debian's `/lib -> usr/lib`
+    are recreated as symlinks). `/tmp` is left as an empty mount point for the per-run scratch.
+    """
+    mount(None, "/", None, MS_REC | MS_PRIVATE)
+    mount("sandbox-root", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
+    for path in ro_paths:
+        if os.path.islink(path):
+            link = root + path
+            os.makedirs(os.path.dirname(link), exist_ok=True)
+            if not os.path.lexists(link):
+                os.symlink(os.readlink(path), link)
+        elif os.path.isdir(path):
+            _bind_readonly(path, _mkdirs_for(root, path, is_file=False))
+        elif os.path.exists(path):
+            _bind_readonly(path, _mkdirs_for(root, path, is_file=True))
+    os.makedirs(root + "/dev", exist_ok=True)
+    mount("sandbox-dev", root + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=0755")
+    for device in devices:
+        # Bind mounts keep the host devtmpfs's permission to open the node; mknod is not allowed here.
+        mount(device, _mkdirs_for(root, device, is_file=True), None, MS_BIND)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{root}/dev/{name}")
+    os.makedirs(root + "/dev/shm", mode=0o1777, exist_ok=True)
+    os.makedirs(root + "/etc", exist_ok=True)
+    for name, text in (etc_files or {}).items():
+        with open(f"{root}/etc/{name}", "w") as f:
+            f.write(text)
+    for path in ro_etc_binds:
+        if os.path.exists(path):
+            _bind_readonly(path, _mkdirs_for(root, path, is_file=True))
+    for empty in ("/tmp", "/proc"):
+        os.makedirs(root + empty, exist_ok=True)
+    os.chmod(root + "/tmp", 0o1777)
+    os.chdir(root)
+    # pivot_root(".", "."): the old root ends up stacked under the new one; detaching it leaves
+    # nothing of the host reachable from this mount namespace.
+    _check(_libc.syscall(SYS_PIVOT_ROOT, b".", b"."), "pivot_root")
+    umount(".")
+    os.chdir("/")
+    mount(None, "/", None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def mount_scratch(path: str, size_mb: int, uid: int, gid: int) -> None:
+    """A fresh tmpfs for one run: nothing of the previous run's files survives the remount."""
+    try:
+        umount(path)
+    except IsolationError as exc:
+        if exc.errno != errno.EINVAL:  # EINVAL: nothing mounted there yet
+            raise
+    mount("sandbox-scratch", path, "tmpfs", MS_NOSUID | MS_NODEV,
+          f"size={size_mb}m,nr_inodes=4096,mode=0700,uid={uid},gid={gid}")
+
+
+def apply_run_limits(cpu_s: float, memory_mb: int, processes: int, file_mb: int, open_files: int, stack_mb: int) -> None:
+    """rlimits of one run. The CPU limit is rounded up to whole seconds (the kernel's unit); the
+    caller decides `time_limit` from the measured CPU time, the rlimit only stops a spin."""
+    cpu = max(1, int(-(-cpu_s // 1)))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    mem = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    resource.setrlimit(resource.RLIMIT_DATA, (mem, mem))
+    stack = min(stack_mb, memory_mb) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
+    resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (file_mb * 1024 * 1024, file_mb * 1024 * 1024))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_MEMLOCK, (0, 0))
+
+
+def drop_privileges(uid: int, gid: int) -> None:
+    """Become `uid` inside the user namespace: a non-zero uid loses every capability.
+
+    Supplementary groups were dropped before the namespace was made (`setgroups` is denied inside).
+    """
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    set_no_new_privs()
+
+
+# --- seccomp deny-list through libseccomp -------------------------------------------------------
+
+_SCMP_ACT_ALLOW = 0x7FFF0000
+_SCMP_CMP_NE = 1
+_SCMP_CMP_MASKED_EQ = 7
+DENIED_SYSCALLS = (
+    "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root", "chroot",
+    "unshare", "setns", "move_mount", "open_tree", "fsopen", "fsmount", "fsconfig", "fspick",
+    "mount_setattr", "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+    "bpf", "perf_event_open", "keyctl", "add_key", "request_key", "userfaultfd", "reboot", "swapon",
+    "swapoff", "acct", "quotactl", "open_by_handle_at", "name_to_handle_at", "syslog", "sethostname",
+    "setdomainname", "settimeofday", "clock_settime", "adjtimex", "iopl", "ioperm", "fanotify_init",
+    "io_uring_setup", "mknod", "mknodat", "vhangup", "lookup_dcookie", "personality",
+)
+
+
+class _ArgCmp(ctypes.Structure):
+    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("datum_a", ctypes.c_uint64), ("datum_b", ctypes.c_uint64)]
+
+
+class SeccompFilter:
+    """A deny-list filter built once in the executor and loaded into each run after fork.
+
+    Denied calls fail with EPERM (ENOSYS for `clone3`, so the C library falls back to `clone`,
+    whose namespace flags are then refused). `available` is False where libseccomp is missing;
+    the executor then runs with namespaces and rlimits only and says so in `/readyz`.
+    """
+
+    def __init__(self) -> None:
+        self._ctx: int | None = None
+        name = ctypes.util.find_library("seccomp")
+        if name is None:
+            return
+        lib = ctypes.CDLL(name, use_errno=True)
+        lib.seccomp_init.restype = ctypes.c_void_p
+        lib.seccomp_init.argtypes = [ctypes.c_uint32]
+        lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int, ctypes.c_uint, ctypes.POINTER(_ArgCmp)]
+        lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+        lib.seccomp_load.argtypes = [ctypes.c_void_p]
+        self._lib = lib
+        ctx = lib.seccomp_init(_SCMP_ACT_ALLOW)
+        if not ctx:
+            return
+        deny = 0x00050000 | errno.EPERM  # SCMP_ACT_ERRNO(EPERM)
+        for syscall in DENIED_SYSCALLS:
+            self._add(ctx, deny, syscall, [])
+        self._add(ctx, 0x00050000 | errno.ENOSYS, "clone3", [])
+        # No sockets but unix ones (multiprocessing uses socketpair); the net namespace is empty anyway.
+        self._add(ctx, 0x00050000 | errno.EACCES, "socket", [_ArgCmp(0, _SCMP_CMP_NE, 1, 0)])
+        for flag in (CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET):
+            self._add(ctx, deny, "clone", [_ArgCmp(0, _SCMP_CMP_MASKED_EQ, flag, flag)])
+        self._ctx = ctx
+
+    def _add(self, ctx: int, action: int, syscall: str, args: list[_ArgCmp]) -> None:
+        number = self._lib.seccomp_syscall_resolve_name(syscall.encode())
+        if number < 0:  # not a syscall on this architecture
+            return
+        array = (_ArgCmp * len(args))(*args) if args else None
+        result = self._lib.seccomp_rule_add_array(ctx, action, number, len(args), array)
+        if result != 0:
+            raise IsolationError(-result, f"seccomp rule for {syscall}: {os.strerror(-result)}")
+
+    @property
+    def available(self) -> bool:
+        return self._ctx is not None
+
+    def load(self) -> None:
+        if self._ctx is None:
+            return
+        result = self._lib.seccomp_load(self._ctx)
+        if result != 0:
+            raise IsolationError(-result, f"seccomp_load: {os.strerror(-result)}")
+
+
+def set_hostname(name: str) -> None:
+    raw = name.encode()
+    _check(_libc.sethostname(raw, len(raw)), "sethostname")

@@ -1,0 +1,175 @@
+"""From what an execution did to a verdict: limits first, then the mode's comparison. Pure functions.
+
+Output comparison (`stdio`) is token by token: any run of whitespace separates tokens (so trailing
+spaces and `\\r\\n` do not matter), tokens are never lower-cased, never compared as sets or
+prefixes, and the counts must match. A token is compared as a float, to 1e-9 (relative or
+absolute), only where the *expected* token is a non-integer number (`0.5`, `1e-3`); integers,
+however big, are compared exactly as text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import signal
+from dataclasses import dataclass
+from typing import Any
+
+from sandbox.models import Verdict
+
+FLOAT_TOLERANCE = 1e-9
+_FLOAT_TOKEN = re.compile(rb"[+-]?(?:\d+\.\d*|\.\d+|\d+(?=[eE]))(?:[eE][+-]?\d+)?")
+SETUP_FAILED_EXIT = 121  # zygote.Executor._child: our own failure before the program started
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What the executor reported about one execution."""
+
+    exit_code: int | None
+    signal: int | None
+    killed: str | None  # "wall" | "output" | None
+    cpu_ms: float
+    wall_ms: float
+    memory_kb: int
+    stdout: bytes
+    stderr: bytes
+    reports: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def from_reply(cls, reply: dict[str, Any], blobs: dict[str, bytes]) -> Execution:
+        return cls(
+            exit_code=reply.get("exit_code"), signal=reply.get("signal"), killed=reply.get("killed"),
+            cpu_ms=float(reply.get("cpu_ms", 0.0)), wall_ms=float(reply.get("wall_ms", 0.0)),
+            memory_kb=int(reply.get("memory_kb", 0)), stdout=blobs.get("stdout", b""),
+            stderr=blobs.get("stderr", b""), reports=parse_reports(blobs.get("report", b"")),
+        )
+
+    def report(self, kind: str) -> dict[str, Any] | None:
+        return next((r for r in self.reports if r.get("kind") == kind), None)
+
+
+def parse_reports(raw: bytes) -> tuple[dict[str, Any], ...]:
+    """The harness's fd-3 lines; the program can write there too, so anything malformed is ignored."""
+    out = []
+    for line in raw.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            out.append(value)
+    return tuple(out)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _last_line(stderr: bytes) -> str:
+    lines = [line for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    return lines[-1][:500] if lines else ""
+
+
+def limit_verdict(run: Execution, cpu_s: float, memory_mb: int) -> tuple[Verdict, str] | None:
+    """The verdict when the run did not end normally (limits, crashes); None when it did."""
+    if run.exit_code == SETUP_FAILED_EXIT and b"sandbox set-up failed" in run.stderr:
+        return Verdict.SANDBOX_ERROR, _last_line(run.stderr)
+    if run.report("compile_error"):
+        report = run.report("compile_error") or {}
+        return Verdict.COMPILE_ERROR, f"{report.get('type')}: {report.get('message')}"
+    if run.killed == "output":
+        return Verdict.OUTPUT_LIMIT, "output over the limit; the program was stopped"
+    cpu_limit_ms = cpu_s * 1000
+    if run.signal == signal.SIGXCPU or run.cpu_ms > cpu_limit_ms or (run.signal == signal.SIGKILL and run.cpu_ms >= cpu_limit_ms * 0.95):
+        return Verdict.TIME_LIMIT, f"CPU time over {cpu_s:g} s"
+    if run.killed == "wall":
+        return Verdict.TIME_LIMIT, f"wall-clock backstop reached after {run.wall_ms / 1000:.1f} s (the program was waiting, not computing)"
+    exception = run.report("exception")
+    near_memory_limit = run.memory_kb >= memory_mb * 1024 * 0.9
+    if (exception and exception.get("type") == "MemoryError") or b"std::bad_alloc" in run.stderr or (
+        run.signal in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT) and near_memory_limit
+    ):
+        return Verdict.MEMORY_LIMIT, f"memory over {memory_mb} MiB"
+    if run.signal is not None:
+        return Verdict.RUNTIME_ERROR, f"killed by {_signal_name(run.signal)}"
+    if run.exit_code:
+        if exception and exception.get("phase") == "test" and exception.get("type") == "AssertionError":
+            return Verdict.WRONG_ANSWER, "assertion failed: " + (str(exception.get("message")) or _last_line(run.stderr))
+        if exception:
+            return Verdict.RUNTIME_ERROR, f"{exception.get('type')}: {str(exception.get('message'))[:500]}"
+        exited = run.report("exited")
+        if exited:
+            return Verdict.RUNTIME_ERROR, f"the program exited ({exited.get('code')}) before the {exited.get('phase')} finished"
+        return Verdict.RUNTIME_ERROR, f"exit code {run.exit_code}: {_last_line(run.stderr)}"
+    return None
+
+
+def _is_float_token(token: bytes) -> bool:
+    return _FLOAT_TOKEN.fullmatch(token) is not None
+
+
+def tokens_match(actual: bytes, expected: bytes) -> tuple[bool, str]:
+    """Compare outputs token by token; see the module docstring. Returns (match, why not)."""
+    got, want = actual.split(), expected.split()
+    for index, (g, w) in enumerate(zip(got, want)):
+        if g == w:
+            continue
+        if _is_float_token(w):
+            try:
+                if math.isclose(float(g), float(w), rel_tol=FLOAT_TOLERANCE, abs_tol=FLOAT_TOLERANCE):
+                    continue
+            except ValueError:
+                pass
+        return False, f"token {index + 1}: expected {w[:80].decode('utf-8', 'replace')!r}, got {g[:80].decode('utf-8', 'replace')!r}"
+    if len(got) != len(want):
+        return False, f"expected {len(want)} tokens, got {len(got)}"
+    return True, ""
+
+
+def values_match(actual: Any, expected: Any) -> bool:
+    """Equality of JSON values from `call` mode; floats to 1e-9, `1 == 1.0`, `True != 1`."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return type(actual) is type(expected) and actual == expected
+    if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
+        if isinstance(expected, int) and isinstance(actual, int):
+            return actual == expected
+        return math.isclose(actual, expected, rel_tol=FLOAT_TOLERANCE, abs_tol=FLOAT_TOLERANCE) or actual == expected
+    if isinstance(expected, list) and isinstance(actual, list):
+        return len(actual) == len(expected) and all(values_match(a, e) for a, e in zip(actual, expected))
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        return actual.keys() == expected.keys() and all(values_match(actual[k], expected[k]) for k in expected)
+    return type(actual) is type(expected) and actual == expected
+
+
+def _preview(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def test_verdict(mode: str, run: Execution, test: Any, nonce: str, cpu_s: float, memory_mb: int) -> tuple[Verdict, str]:
+    """The verdict of one test: a limit or crash if any, else the mode's comparison."""
+    failed = limit_verdict(run, cpu_s, memory_mb)
+    if failed is not None:
+        return failed
+    if mode == "stdio":
+        ok, why = tokens_match(run.stdout, test.output.encode())
+        return (Verdict.ACCEPTED, "") if ok else (Verdict.WRONG_ANSWER, why)
+    if mode == "call":
+        unserializable = run.report("unserializable")
+        if unserializable:
+            return Verdict.WRONG_ANSWER, f"returned a value that is not JSON: {unserializable.get('message')}"
+        value = next((r for r in run.reports if r.get("kind") == "value" and r.get("nonce") == nonce), None)
+        if value is None:
+            return Verdict.RUNTIME_ERROR, "the program ended before the function returned"
+        if values_match(value.get("value"), test.expected):
+            return Verdict.ACCEPTED, ""
+        return Verdict.WRONG_ANSWER, f"expected {_preview(test.expected)}, got {_preview(value.get('value'))}"
+    passed = any(r.get("kind") == "passed" and r.get("nonce") == nonce for r in run.reports)
+    if passed:
+        return Verdict.ACCEPTED, ""
+    return Verdict.RUNTIME_ERROR, "the program ended before the tests finished"

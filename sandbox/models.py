@@ -1,0 +1,141 @@
+"""Wire models of the sandbox API: `POST /v1/run` and `POST /v1/judge`. Inputs refuse unknown fields."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Language = Literal["python", "cpp", "c"]
+Mode = Literal["stdio", "call", "assert"]
+
+
+class Verdict(str, Enum):
+    """The outcome of one test or of a whole judgement.
+
+    All but `sandbox_error` are verdicts about the program; `sandbox_error` is the service's own
+    failure and says nothing about it (the `code` scorer turns it into status `error`, never 0).
+    `skipped` marks tests not run after a failure when `stop_on_first_failure` is set.
+    """
+
+    ACCEPTED = "accepted"
+    WRONG_ANSWER = "wrong_answer"
+    TIME_LIMIT = "time_limit"
+    MEMORY_LIMIT = "memory_limit"
+    OUTPUT_LIMIT = "output_limit"
+    RUNTIME_ERROR = "runtime_error"
+    COMPILE_ERROR = "compile_error"
+    SANDBOX_ERROR = "sandbox_error"
+    SKIPPED = "skipped"
+
+
+class Limits(BaseModel):
+    """Per-execution limits; unset fields take the service's defaults, and each has a ceiling."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpu_s: float | None = Field(default=None, gt=0, description="CPU seconds; decides `time_limit`.")
+    wall_s: float | None = Field(default=None, gt=0, description="Wall-clock backstop (a sleeping program).")
+    memory_mb: int | None = Field(default=None, ge=16, description="Address space, MiB.")
+    output_kb: int | None = Field(default=None, ge=1, description="stdout + stderr, KiB; enforced while reading.")
+
+
+class RunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: Language
+    code: str
+    stdin: str = ""
+    limits: Limits = Field(default_factory=Limits)
+
+
+class RunStatus(str, Enum):
+    """How a single `/v1/run` execution ended."""
+
+    OK = "ok"
+    RUNTIME_ERROR = "runtime_error"
+    TIME_LIMIT = "time_limit"
+    MEMORY_LIMIT = "memory_limit"
+    OUTPUT_LIMIT = "output_limit"
+    COMPILE_ERROR = "compile_error"
+    SANDBOX_ERROR = "sandbox_error"
+
+
+class RunResult(BaseModel):
+    status: RunStatus
+    exit_code: int | None
+    signal: int | None
+    stdout: str
+    stderr: str
+    cpu_ms: float
+    wall_ms: float
+    memory_kb: int
+
+
+class StdioTest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    input: str = ""
+    output: str
+    weight: float = Field(default=1.0, ge=0, allow_inf_nan=False)
+
+
+class CallTest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    args: list[Any] = Field(default_factory=list)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    expected: Any = None
+    weight: float = Field(default=1.0, ge=0, allow_inf_nan=False)
+
+
+class JudgeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: Language
+    code: str
+    mode: Mode = "stdio"
+    tests: list[StdioTest | CallTest | str] = Field(
+        min_length=1,
+        description="stdio: {input, output}; call: {args, kwargs, expected}; assert: Python statements run after the program.",
+    )
+    entry_point: str | None = Field(default=None, max_length=256, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    stop_on_first_failure: bool = False
+    limits: Limits = Field(default_factory=Limits)
+
+    @model_validator(mode="after")
+    def _tests_match_mode(self) -> JudgeRequest:
+        expected = {"stdio": StdioTest, "call": CallTest, "assert": str}[self.mode]
+        shape = {"stdio": "{input, output}", "call": "{args, kwargs, expected}", "assert": "a string of Python statements"}
+        for index, test in enumerate(self.tests):
+            if not isinstance(test, expected):
+                raise ValueError(f"tests[{index}]: a {self.mode} test is {shape[self.mode]}")
+        if self.mode != "stdio" and self.language != "python":
+            raise ValueError(f"mode: {self.mode!r} is for python programs; use 'stdio' for {self.language}")
+        if self.mode == "call" and not self.entry_point:
+            raise ValueError("entry_point: required in call mode (the function to call)")
+        return self
+
+
+class TestResult(BaseModel):
+    verdict: Verdict
+    cpu_ms: float = 0.0
+    wall_ms: float = 0.0
+    memory_kb: int = 0
+    exit_code: int | None = None
+    signal: int | None = None
+    detail: str = ""
+
+
+class JudgeResult(BaseModel):
+    verdict: Verdict
+    passed: int
+    total: int
+    tests: list[TestResult]
+    compile_output: str = ""
+
+
+class ErrorBody(BaseModel):
+    code: str
+    detail: str
