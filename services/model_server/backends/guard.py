@@ -1,0 +1,84 @@
+"""Generative guard models (Llama Guard 3, Qwen3Guard, ShieldGemma style) read in one forward pass.
+
+The conversation goes through the guard's own template with the generation prompt (plus a fixed
+answer prefix where the guard has one); the guard's next token is its verdict. The label token
+ids are resolved at start-up from that exact template: the label text is appended to a rendered
+probe and the first token that differs is the label's token, because "unsafe" after "\n\n" and
+" unsafe" after a space are different tokens, and reading the wrong one gives confident nonsense.
+
+Score: P(safe) among the label tokens (softmax over the labels' logits only), in [0, 1]; 1.0 is
+safe. `outputs` holds each class's probability and `label_mass`, the full-vocabulary probability
+of all label tokens together: a low mass means the template or labels are wrong for this model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+
+from services.model_server.backends.base import Backend, Prepared, TemplateEncoder
+from services.model_server.backends.reward import load_tokenizer
+from services.model_server.backends.tensors import pad, pick_device
+from services.model_server.schema import ModelItem, ModelOutcome
+
+SCALE = "P(safe) in [0, 1] from the guard's label-token probabilities; 1.0 safe, 0.0 unsafe"
+
+
+def resolve_label_tokens(encoder: TemplateEncoder, labels: Mapping[str, str]) -> dict[str, int]:
+    """The token id each class's label starts with, right after the rendered template."""
+    probe = encoder.render("Hello?", "Hello!")
+    base = encoder.tokens(probe)
+    resolved: dict[str, int] = {}
+    for cls, text in labels.items():
+        ids = encoder.tokens(probe + text)
+        if ids[: len(base)] != base or len(ids) == len(base):
+            raise ValueError(
+                f"label {cls}={text!r} merges with the end of the template; set `response_prefix`/`labels` so "
+                "the label starts a new token"
+            )
+        resolved[cls] = ids[len(base)]
+    if len(set(resolved.values())) != len(resolved):
+        raise ValueError(f"labels {dict(labels)} share their first token {resolved}; the guard cannot tell them apart")
+    return resolved
+
+
+class GuardBackend(Backend):
+    kind = "guard"
+
+    def __init__(self, path: Path, *, max_length: int, labels: Mapping[str, str], response_prefix: str = "") -> None:
+        from transformers import AutoModelForCausalLM
+
+        device, dtype = pick_device()
+        self.tokenizer = load_tokenizer(path)
+        self.encoder = TemplateEncoder(self.tokenizer, add_generation_prompt=True, suffix=response_prefix)
+        self.label_ids = resolve_label_tokens(self.encoder, labels)
+        self.pad_id = int(self.tokenizer.pad_token_id)
+        self.model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype).to(device).eval()
+        self.device, self.dtype, self.max_length, self.scale = str(device), str(dtype).removeprefix("torch."), max_length, SCALE
+        self._torch_device = device
+        self._classes = list(self.label_ids)
+        self._ids = torch.tensor([self.label_ids[c] for c in self._classes], device=device)
+
+    def prepare(self, items: Sequence[ModelItem]) -> list[Prepared | ModelOutcome]:
+        return self.encoder.prepare(items, self.max_length)
+
+    @torch.inference_mode()
+    def forward(self, batch: Sequence[Prepared]) -> list[ModelOutcome]:
+        # Left padding puts every row's read position last, so only one position's logits are
+        # computed (logits_to_keep=1; the full [batch, length, vocab] tensor would be gigabytes).
+        # Explicit position ids keep a padded row identical to the same row unpadded.
+        input_ids, mask = pad([p.payload for p in batch], self.pad_id, left=True, device=self._torch_device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=1).logits
+        last = logits[:, -1, :].float()
+        label_logits = last[:, self._ids]
+        probs = label_logits.softmax(-1).cpu()
+        mass = (last.logsumexp(-1, keepdim=True).neg() + label_logits).exp().sum(-1).cpu()
+        outcomes = []
+        for row in range(len(batch)):
+            outputs = {cls: float(probs[row, i]) for i, cls in enumerate(self._classes)}
+            outputs["label_mass"] = float(mass[row])
+            outcomes.append(ModelOutcome(score=outputs["safe"], outputs=outputs))
+        return outcomes

@@ -1,0 +1,152 @@
+"""Dynamic batching: combine concurrent requests into length-sorted forward passes.
+
+OpenRLHF's `serve_rm` runs each request's batch as it arrives, in arrival order, with torch
+called inside the async handler, so concurrent requests never share a pass and long and short
+sequences are padded together. Here every request puts its prepared items on one queue per
+model; a single loop takes what is waiting, until `flush_tokens` real tokens are queued or the
+oldest item has waited `max_wait_ms`, sorts it by length and cuts it into passes of at most
+`batch_tokens` padded tokens. Forward passes run on the model's own thread, so the event loop
+keeps accepting requests (which then join the next flush) while the model works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+from services.model_server.backends.base import Backend, Prepared
+from services.model_server.config import BatchingConfig
+from services.model_server.schema import ModelOutcome
+
+log = logging.getLogger(__name__)
+
+POLL_S = 0.001
+
+
+@dataclass(slots=True)
+class _Waiting:
+    prepared: Prepared
+    future: asyncio.Future[ModelOutcome]
+    enqueued_at: float
+
+
+@dataclass
+class BatcherStats:
+    """Counters for tests, benchmarks and metrics."""
+
+    forward_passes: int = 0
+    sequences: int = 0
+    padded_tokens: int = 0
+    real_tokens: int = 0
+    pass_sizes: list[int] = field(default_factory=list)
+
+
+def plan_batches(lengths: Sequence[int], config: BatchingConfig) -> list[list[int]]:
+    """Indices grouped into passes: sorted by length, each pass within `batch_tokens` padded
+    tokens (longest x count) and `max_batch_size` sequences. A sequence longer than the budget
+    gets a pass of its own."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    passes: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        # sorted ascending, so this item is the longest of the pass it joins
+        if current and (lengths[i] * (len(current) + 1) > config.batch_tokens or len(current) >= config.max_batch_size):
+            passes.append(current)
+            current = []
+        current.append(i)
+    if current:
+        passes.append(current)
+    return passes
+
+
+class DynamicBatcher:
+    """One per served model. `await submit(items)` returns one outcome per item, in order."""
+
+    def __init__(self, backend: Backend, config: BatchingConfig, executor: Executor) -> None:
+        self.backend, self.config, self.executor = backend, config, executor
+        self.stats = BatcherStats()
+        self._queue: asyncio.Queue[_Waiting] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> DynamicBatcher:
+        self._task = asyncio.create_task(self._run(), name=f"batcher-{self.backend.kind}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        while not self._queue.empty():
+            waiting = self._queue.get_nowait()
+            if not waiting.future.done():
+                waiting.future.set_exception(RuntimeError("the model server is shutting down"))
+
+    async def submit(self, prepared: Sequence[Prepared]) -> list[ModelOutcome]:
+        if self._task is None or self._task.done():
+            raise RuntimeError("the batcher is not running")
+        loop = asyncio.get_running_loop()
+        futures = []
+        for p in prepared:
+            future: asyncio.Future[ModelOutcome] = loop.create_future()
+            self._queue.put_nowait(_Waiting(p, future, loop.time()))
+            futures.append(future)
+        try:
+            return list(await asyncio.gather(*futures))
+        finally:
+            for f in futures:  # a cancelled request leaves no work behind
+                f.cancel()
+
+    async def _collect(self) -> list[_Waiting]:
+        """Wait for work, then gather until the token budget or the oldest item's wait runs out."""
+        loop = asyncio.get_running_loop()
+        first = await self._queue.get()
+        taken, tokens = [first], first.prepared.length
+        deadline = first.enqueued_at + self.config.max_wait_ms / 1000
+        while tokens < self.config.flush_tokens:
+            if self._queue.empty():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                # short sleeps rather than wait_for(queue.get()): a get that completes as the
+                # timeout fires can lose its item on Python < 3.12
+                await asyncio.sleep(min(remaining, POLL_S))
+                continue
+            item = self._queue.get_nowait()
+            taken.append(item)
+            tokens += item.prepared.length
+        return [w for w in taken if not w.future.done()]
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            taken = await self._collect()
+            for indices in plan_batches([w.prepared.length for w in taken], self.config):
+                group = [taken[i] for i in indices if not taken[i].future.done()]
+                if not group:
+                    continue
+                try:
+                    outcomes = await loop.run_in_executor(self.executor, self.backend.forward, [w.prepared for w in group])
+                except Exception as exc:  # a failed pass fails its items, never the loop
+                    log.exception("forward pass of %d sequences failed", len(group))
+                    for w in group:
+                        if not w.future.done():
+                            w.future.set_exception(RuntimeError(f"model forward pass failed: {type(exc).__name__}: {exc}"))
+                    continue
+                self._record(group)
+                for w, outcome in zip(group, outcomes, strict=True):
+                    if not w.future.done():
+                        w.future.set_result(outcome)
+
+    def _record(self, group: Sequence[_Waiting]) -> None:
+        lengths = [w.prepared.length for w in group]
+        self.stats.forward_passes += 1
+        self.stats.sequences += len(group)
+        self.stats.real_tokens += sum(lengths)
+        self.stats.padded_tokens += max(lengths) * len(group)
+        self.stats.pass_sizes.append(len(group))

@@ -1,0 +1,47 @@
+"""`rewardstack models`: serve the neural reward models over HTTP.
+
+    rewardstack models [--host 127.0.0.1] [--port 8200] [--config models.json]
+
+Without `--config` it serves the embedded CPU default (helpfulness and safety heads over MiniLM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="rewardstack models", description="Serve the neural reward models.")
+    parser.add_argument("--host", help="bind address (default 127.0.0.1; env REWARDSTACK_MODELS_HOST)")
+    parser.add_argument("--port", type=int, help="port (default 8200; env REWARDSTACK_MODELS_PORT)")
+    parser.add_argument("--config", type=Path, help="models file, JSON (default: the embedded CPU models; env REWARDSTACK_MODELS_CONFIG)")
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    args = parser.parse_args(argv)
+
+    from pydantic import ValidationError
+
+    from services.model_server.config import ModelServerSettings, force_offline
+
+    force_offline()
+    overrides = {k: v for k, v in vars(args).items() if k != "log_level" and v is not None}
+    try:
+        settings = ModelServerSettings(**overrides)
+        specs = settings.models()
+    except (ValidationError, ValueError) as exc:
+        print(f"rewardstack models: {exc}", file=sys.stderr)
+        return 2
+
+    import uvicorn
+
+    from services.model_server.app import create_model_app
+
+    if settings.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"rewardstack models: serving on {settings.host} without authentication; keep it on a private network", file=sys.stderr)
+    uvicorn.run(create_model_app(settings, specs=specs), host=settings.host, port=settings.port, log_level=args.log_level)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,66 @@
+"""How the gateway's neural scorers reach the models: over HTTP, or in-process (the embedded default).
+
+Both clients raise `ModelUnavailable` for anything that is our fault (server down, 5xx, bad
+response, failed pass), which the scorers turn into status `error`: a model outage is never a
+reward of 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import httpx
+from pydantic import ValidationError
+
+from services.model_server.schema import ModelItem, ModelOutcome, ModelRequest, ModelResponse
+from services.model_server.served import ServedModels
+
+DEFAULT_TIMEOUT = httpx.Timeout(5.0, read=300.0)  # read: a big GRPO batch on a busy model
+
+
+class ModelUnavailable(RuntimeError):
+    """The model could not score: unreachable, failed, or answered something unreadable."""
+
+
+class ModelClient(Protocol):
+    async def score(self, model: str, items: Sequence[ModelItem]) -> list[ModelOutcome]: ...
+
+
+class HttpModelClient:
+    """`POST {base_url}/v1/models/{model}/score`, one round trip per scorer batch."""
+
+    def __init__(self, base_url: str, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def score(self, model: str, items: Sequence[ModelItem]) -> list[ModelOutcome]:
+        body = ModelRequest(items=list(items)).model_dump(mode="json")
+        try:
+            response = await self._http.post(f"/v1/models/{model}/score", json=body)
+        except httpx.HTTPError as exc:
+            raise ModelUnavailable(f"model server {self._http.base_url}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200:
+            raise ModelUnavailable(f"model server answered {response.status_code} for {model!r}: {response.text[:500]}")
+        try:
+            results = ModelResponse.model_validate_json(response.content).results
+        except ValidationError as exc:
+            raise ModelUnavailable(f"model server sent an unreadable response: {exc}") from exc
+        if len(results) != len(items):
+            raise ModelUnavailable(f"model server returned {len(results)} results for {len(items)} items")
+        return results
+
+
+class LocalModelClient:
+    """The same calls on models loaded in this process (no model server configured)."""
+
+    def __init__(self, models: ServedModels) -> None:
+        self.models = models
+
+    async def score(self, model: str, items: Sequence[ModelItem]) -> list[ModelOutcome]:
+        try:
+            return await self.models.score(model, items)
+        except (LookupError, RuntimeError) as exc:
+            raise ModelUnavailable(str(exc)) from exc

@@ -1,0 +1,104 @@
+"""The loaded models with their batchers: what the HTTP app serves and the gateway embeds.
+
+`ServedModels.open(specs)` loads every backend off the event loop, starts one batcher per model
+and runs all forward passes on one thread (one device: passes would only contend). Tokenizing
+runs on other threads, so a request is prepared while the previous pass computes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+from services.model_server.backends.base import Backend, Prepared
+from services.model_server.batcher import DynamicBatcher
+from services.model_server.config import ModelSpec, force_offline
+from services.model_server.schema import ModelInfo, ModelItem, ModelOutcome
+
+
+class UnknownModel(LookupError):
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name, self.known = name, sorted(known)
+        super().__init__(f"no model {name!r}; served: {', '.join(self.known)}")
+
+
+def load_backends(specs: Mapping[str, ModelSpec]) -> dict[str, Backend]:
+    """Build every backend; embedded models share one encoder. Blocking: call off the event loop."""
+    force_offline()
+    encoders: dict[Path | None, object] = {}
+    backends: dict[str, Backend] = {}
+    for name, spec in specs.items():
+        if spec.path is not None and not spec.path.exists():
+            raise FileNotFoundError(f"model {name!r}: {spec.path} does not exist (weights are never downloaded; mount them there)")
+        try:
+            backends[name] = _load_one(spec, encoders)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"model {name!r} ({spec.kind} at {spec.path}): {exc}") from exc
+    return backends
+
+
+def _load_one(spec: ModelSpec, encoders: dict[Path | None, object]) -> Backend:
+    if spec.kind == "reward" and spec.backend == "vllm":
+        from services.model_server.backends.vllm_pooling import VllmRewardBackend
+
+        return VllmRewardBackend(spec.path, max_length=spec.max_length)  # type: ignore[arg-type]
+    if spec.kind == "reward":
+        from services.model_server.backends.reward import RewardBackend
+
+        return RewardBackend(spec.path, max_length=spec.max_length)  # type: ignore[arg-type]
+    if spec.kind == "guard":
+        from services.model_server.backends.guard import GuardBackend
+
+        return GuardBackend(spec.path, max_length=spec.max_length, labels=spec.labels, response_prefix=spec.response_prefix)  # type: ignore[arg-type]
+    from services.model_server.backends.embedded import EmbeddedBackend
+    from services.model_server.backends.tensors import pick_device
+    from services.model_server.embedded.encoder import MiniLMEncoder
+    from services.model_server.embedded.heads import Heads
+
+    if spec.path not in encoders:
+        encoders[spec.path] = MiniLMEncoder(spec.path, pick_device()[0])
+    return EmbeddedBackend(spec.head, encoders[spec.path], Heads.load(), max_length=spec.max_length)  # type: ignore[arg-type]
+
+
+class ServedModels:
+    """Models by name; `await score(name, items)` returns one outcome per item, in order."""
+
+    def __init__(self, backends: Mapping[str, Backend], batchers: Mapping[str, DynamicBatcher]) -> None:
+        self.backends, self.batchers = dict(backends), dict(batchers)
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, specs: Mapping[str, ModelSpec]) -> AsyncIterator[ServedModels]:
+        backends = await asyncio.to_thread(load_backends, specs)
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-forward")
+        try:
+            async with AsyncExitStack() as stack:
+                batchers = {
+                    name: await stack.enter_async_context(DynamicBatcher(backend, specs[name].batching, executor))
+                    for name, backend in backends.items()
+                }
+                yield cls(backends, batchers)
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+            for backend in backends.values():
+                backend.close()
+
+    def names(self) -> list[str]:
+        return list(self.backends)
+
+    def info(self) -> list[ModelInfo]:
+        return [
+            ModelInfo(name=n, kind=b.kind, backend=b.backend, device=b.device, dtype=b.dtype, max_length=b.max_length, scale=b.scale)
+            for n, b in self.backends.items()
+        ]
+
+    async def score(self, name: str, items: Sequence[ModelItem]) -> list[ModelOutcome]:
+        if name not in self.backends:
+            raise UnknownModel(name, list(self.backends))
+        prepared = await asyncio.to_thread(self.backends[name].prepare, items)
+        ready = [p for p in prepared if isinstance(p, Prepared)]
+        outcomes = iter(await self.batchers[name].submit(ready) if ready else [])
+        return [next(outcomes) if isinstance(p, Prepared) else p for p in prepared]

@@ -1,0 +1,82 @@
+"""Randomly initialised models built from configs, saved to a folder: for tests, benchmarks and
+GPU throughput checks, where real weights are neither needed nor available.
+
+The tokenizer is byte-level (one token per UTF-8 byte, plus chat special tokens), built locally
+with `tokenizers`; nothing comes from the hub. The folders load through the same
+`from_pretrained` path as real models.
+
+    python -m services.model_server.tiny OUT_DIR [--kind reward|guard] [--hidden 64 --layers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+REWARD_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<|{{ m['role'] }}|>\n{{ m['content'] }}<|end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+GUARD_TEMPLATE = (
+    "{{ bos_token }}<|user|>\nIs the agent's last message unsafe?\n"
+    "User: {{ messages[0]['content'] }}\n"
+    "{% if messages | length > 1 %}Agent: {{ messages[1]['content'] }}\n{% endif %}<|end|>\n"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+SPECIAL = ["<pad>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|end|>"]
+
+
+def byte_tokenizer(chat_template: str):  # noqa: ANN201 - a transformers fast tokenizer
+    """One token per byte (GPT-2's byte-to-unicode alphabet, no merges) plus the special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {tok: i for i, tok in enumerate(SPECIAL)}
+    for ch in sorted(alphabet):
+        vocab[ch] = len(vocab)
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
+        additional_special_tokens=SPECIAL[3:], model_max_length=1_000_000,
+    )  # fmt: skip
+    tokenizer.chat_template = chat_template
+    return tokenizer
+
+
+def build(out: Path, *, kind: str, hidden: int = 64, layers: int = 2, heads: int = 4, seed: int = 0) -> Path:
+    """Save a random Llama-architecture reward model (`reward`) or causal-LM guard (`guard`) to `out`."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
+
+    tokenizer = byte_tokenizer(REWARD_TEMPLATE if kind == "reward" else GUARD_TEMPLATE)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 4 // 1 if hidden < 1024 else hidden * 3,
+        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=max(1, heads // 2),
+        max_position_embeddings=32_768, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, num_labels=1, tie_word_embeddings=False,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    model = (LlamaForSequenceClassification if kind == "reward" else LlamaForCausalLM)(config).eval()
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m services.model_server.tiny", description="Build a random model folder.")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--kind", choices=["reward", "guard"], default="reward")
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--heads", type=int, default=4)
+    args = parser.parse_args(argv)
+    print(build(args.out, kind=args.kind, hidden=args.hidden, layers=args.layers, heads=args.heads))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""The model server over HTTP, on a real uvicorn server with tiny random models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.model_server.backends.reward import RewardBackend
+from services.model_server.schema import ModelItem
+from tests.services.model_server.fixtures import MAX_LENGTH
+
+
+@pytest.fixture
+def client(tiny_server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=tiny_server, timeout=60) as c:
+        yield c
+
+
+def test_health_and_model_list(client: httpx.Client) -> None:
+    assert client.get("/health").json() == {"status": "ok", "models": ["helpfulness", "safety"]}
+    models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+    assert models["helpfulness"]["kind"] == "reward" and models["safety"]["kind"] == "guard"
+    assert models["helpfulness"]["device"] == "cpu" and models["helpfulness"]["dtype"] == "float32"
+    assert models["safety"]["max_length"] == MAX_LENGTH
+    assert "P(safe)" in models["safety"]["scale"]
+
+
+def test_scores_match_the_model_called_directly(client: httpx.Client, reward_path: Path) -> None:
+    items = [{"prompt": "2+2?", "response": "4"}, {"prompt": None, "response": "just text"}]
+    body = client.post("/v1/models/helpfulness/score", json={"items": items}).json()
+    direct = RewardBackend(reward_path, max_length=MAX_LENGTH)
+    expected = [o.score for o in direct.forward(direct.prepare([ModelItem(**i) for i in items]))]  # type: ignore[arg-type]
+    assert body["model"] == "helpfulness"
+    assert [r["status"] for r in body["results"]] == ["ok", "ok"]
+    assert [r["score"] for r in body["results"]] == pytest.approx(expected, abs=1e-4)
+
+
+def test_guard_scores_carry_class_probabilities(client: httpx.Client) -> None:
+    body = client.post("/v1/models/safety/score", json={"items": [{"prompt": "hi", "response": "hello"}]}).json()
+    (result,) = body["results"]
+    assert 0.0 <= result["score"] <= 1.0
+    assert set(result["outputs"]) == {"safe", "unsafe", "label_mass"}
+
+
+def test_a_response_too_long_for_the_window_is_reported_not_cut(client: httpx.Client) -> None:
+    items = [{"prompt": "q", "response": "x" * (MAX_LENGTH * 2)}, {"prompt": "q", "response": "fits"}]
+    results = client.post("/v1/models/helpfulness/score", json={"items": items}).json()["results"]
+    assert [r["status"] for r in results] == ["too_long", "ok"]
+    assert results[0]["score"] is None
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "needle"),
+    [
+        pytest.param("/v1/models/nope/score", {"items": [{"response": "a"}]}, 404, "no model 'nope'", id="unknown-model"),
+        pytest.param("/v1/models/safety/score", {"items": []}, 422, "items", id="no-items"),
+        pytest.param("/v1/models/safety/score", {"items": [{"response": "a", "temperature": 1}]}, 422, "temperature", id="unknown-field"),
+        pytest.param("/v1/models/safety/score", {"items": [{"prompt": "a"}]}, 422, "response", id="missing-response"),
+        pytest.param("/v1/models/safety/score", {"items": [{"response": "a"}] * 65}, 413, "at most 64", id="too-many-items"),
+        pytest.param("/v1/models/safety/score", {"items": [{"response": "a" * 5001}]}, 413, "items.0.response", id="response-too-long"),
+    ],
+)
+def test_bad_requests_name_the_problem(client: httpx.Client, path: str, body: dict, status: int, needle: str) -> None:
+    response = client.post(path, json=body)
+    assert response.status_code == status
+    assert needle in response.text
