@@ -1,0 +1,292 @@
+r"""The `code` scorer: does the program in the completion pass the item's tests in the sandbox?
+
+The program is the last fenced code block of the completion in the wanted language (a final
+block left unclosed, as when generation stops at the closing fence, counts). It is judged by the
+sandbox service (`POST /v1/judge`, see docs/sandbox.md), whose verdicts are facts about the
+program; the sandbox's own failure (`sandbox_error`, an unreachable or overloaded sandbox) is
+status `error` or `timeout`, never a 0 that the policy would learn from.
+
+The item's `reference` (a dict, or the same as a JSON string) carries the tests:
+
+    {"tests": [...], "mode": "stdio" | "call" | "assert", "entry_point": "f",
+     "language": "python", "prefix": "from typing import List\n", "weights": [...],
+     "limits": {"cpu_s": 2}}
+
+`tests` follow the mode: stdio `{"input", "output"}`, call `{"args", "expected"}`, assert Python
+statements. `mode` defaults from the tests' shape; `prefix` is code put before the extracted program
+(HumanEval's imports); `weights` (or a `weight` per test) are for reward `weighted`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+import httpx
+from pydantic import Field
+
+from services.scorers.types import BatchScorer, Params, Sample, Scored, ScoringContext
+from services.settings import Settings
+
+__all__ = ["CodeScorer", "extract_code", "open_code_scorer"]
+
+Language = Literal["python", "cpp", "c"]
+LANGUAGE_TAGS: dict[str, frozenset[str]] = {
+    "python": frozenset({"python", "py", "python3", "py3"}),
+    "cpp": frozenset({"cpp", "c++", "cc", "cxx"}),
+    "c": frozenset({"c"}),
+}
+_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*```|\Z)", re.DOTALL | re.MULTILINE)
+MAX_IN_FLIGHT = 32
+RETRY_429_MAX_S = 5.0
+
+
+def _tag_language(tag: str) -> str | None:
+    tag = tag.lower()
+    return next((lang for lang, tags in LANGUAGE_TAGS.items() if tag in tags), None)
+
+
+def extract_code(completion: str, language: str | None) -> tuple[str, str] | None:
+    r"""(language, code) of the last fenced block in `language`; None when there is none.
+
+    An untagged block counts as `language` (or as Python when no language is wanted) when no
+    tagged block matches. Blocks tagged with another language (```text, ```bash) never count.
+
+    >>> extract_code("try:\n```python\nprint(1)\n```\nbetter:\n```python\nprint(2)\n```", None)
+    ('python', 'print(2)\n')
+    >>> extract_code("```cpp\nint main(){}\n```\n```text\n42\n```", "cpp")
+    ('cpp', 'int main(){}\n')
+    """
+    blocks = [(m.group(1), m.group(2)) for m in _FENCE.finditer(completion)]
+    tagged = [(_tag_language(tag), code) for tag, code in blocks if tag]
+    for lang, code in reversed(tagged):
+        if lang is not None and (language is None or lang == language):
+            return lang, code
+    untagged = [code for tag, code in blocks if not tag]
+    if untagged:
+        return language or "python", untagged[-1]
+    return None
+
+
+class BadReference(ValueError):
+    """The item's reference cannot be judged: the data's fault, so the item is `unscorable`."""
+
+
+@dataclass(frozen=True)
+class CodeReference:
+    tests: list[Any]
+    mode: str
+    entry_point: str | None
+    language: str | None
+    prefix: str
+    weights: list[float]
+    limits: dict[str, Any]
+
+    @classmethod
+    def parse(cls, raw: Any) -> CodeReference:
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except ValueError as exc:
+                raise BadReference(f"reference is not JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise BadReference("reference must be an object with `tests`")
+        tests = raw.get("tests")
+        if not isinstance(tests, list) or not tests:
+            raise BadReference("reference.tests must be a non-empty list")
+        mode = raw.get("mode") or cls._infer_mode(tests[0])
+        if mode not in ("stdio", "call", "assert"):
+            raise BadReference(f"reference.mode {mode!r}: expected stdio, call or assert")
+        language = raw.get("language")
+        if language is not None and language not in LANGUAGE_TAGS:
+            raise BadReference(f"reference.language {language!r}: expected one of {', '.join(LANGUAGE_TAGS)}")
+        weights = raw.get("weights")
+        if weights is None:
+            weights = [float(t.get("weight", 1.0)) if isinstance(t, dict) else 1.0 for t in tests]
+        if not isinstance(weights, list) or len(weights) != len(tests) or not all(
+            isinstance(w, (int, float)) and w >= 0 for w in weights
+        ):
+            raise BadReference("reference.weights must be one non-negative number per test")
+        limits = raw.get("limits") or {}
+        if not isinstance(limits, dict):
+            raise BadReference("reference.limits must be an object")
+        prefix = raw.get("prefix") or ""
+        if not isinstance(prefix, str):
+            raise BadReference("reference.prefix must be a string")
+        return cls(tests, mode, raw.get("entry_point"), language, prefix, [float(w) for w in weights], limits)
+
+    @staticmethod
+    def _infer_mode(test: Any) -> str:
+        if isinstance(test, str):
+            return "assert"
+        if isinstance(test, dict) and ("args" in test or "expected" in test):
+            return "call"
+        return "stdio"
+
+
+class CodeScorer(BatchScorer):
+    r"""Judge the completion's last fenced code block on the reference's tests, in the sandbox.
+
+    Scale: reward `binary` 1.0 when every test is accepted, else 0.0; `fraction` the share of
+    tests accepted; `weighted` the share of test weight accepted. 0.0 also when the completion has
+    no code block in the wanted language (the model's fault). `unscorable` when the reference has
+    no usable tests; `error` when the sandbox fails or cannot be reached; `timeout` past the
+    deadline. Never 0.0 for our own failure.
+    """
+
+    name = "code"
+    version = 1
+
+    class Params(Params):
+        reward: Literal["binary", "fraction", "weighted"] = Field(
+            default="binary", description="binary: all tests pass; fraction: share passed; weighted: share of test weight passed."
+        )
+        language: Language | None = Field(
+            default=None, description="Language to extract and run; default: the reference's, else the code block's tag, else python."
+        )
+        stop_on_first_failure: bool | None = Field(
+            default=None, description="Stop at the first failing test; default: true for reward binary, false otherwise."
+        )
+        cpu_s: float | None = Field(default=None, gt=0, le=60, description="CPU seconds per test (overrides the reference's limits).")
+        memory_mb: int | None = Field(default=None, ge=16, le=16384, description="Memory per test, MiB (overrides the reference's).")
+
+    def __init__(self, clients: Sequence[httpx.AsyncClient], max_in_flight: int = MAX_IN_FLIGHT) -> None:
+        if not clients:
+            raise ValueError("CodeScorer needs at least one sandbox client")
+        self._clients = list(clients)
+        self._next = itertools.cycle(range(len(self._clients)))
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+
+    async def score_batch(self, samples: Sequence[Sample], params: Params, context: ScoringContext) -> list[Scored]:
+        assert isinstance(params, CodeScorer.Params)
+        return list(await asyncio.gather(*(self._score(sample, params, context) for sample in samples)))
+
+    async def _score(self, sample: Sample, params: CodeScorer.Params, context: ScoringContext) -> Scored:
+        started = time.perf_counter()
+        scored = await self._score_untimed(sample, params, context)
+        return replace(scored, latency_ms=(time.perf_counter() - started) * 1000)
+
+    async def _score_untimed(self, sample: Sample, params: CodeScorer.Params, context: ScoringContext) -> Scored:
+        try:
+            reference = CodeReference.parse(sample.reference)
+        except BadReference as exc:
+            return Scored.unscorable(str(exc))
+        wanted = params.language or reference.language
+        extracted = extract_code(sample.completion, wanted)
+        if extracted is None:
+            return Scored.ok(0.0, f"no ```{wanted or 'python'} code block in the completion")
+        language, code = extracted
+        if reference.mode != "stdio" and language != "python":
+            return Scored.ok(0.0, f"a {language} program cannot be judged in {reference.mode} mode (python only)")
+        limits = dict(reference.limits)
+        if params.cpu_s is not None:
+            limits["cpu_s"] = params.cpu_s
+        if params.memory_mb is not None:
+            limits["memory_mb"] = params.memory_mb
+        stop = params.stop_on_first_failure if params.stop_on_first_failure is not None else params.reward == "binary"
+        body = {"language": language, "code": reference.prefix + code, "mode": reference.mode, "tests": reference.tests,
+                "entry_point": reference.entry_point, "stop_on_first_failure": stop, "limits": limits}
+        async with self._in_flight:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + context.task_deadline_s
+            if context.batch_deadline is not None:
+                deadline = min(deadline, context.batch_deadline)
+            try:
+                result = await asyncio.wait_for(self._judge(body, deadline), max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                return Scored.timeout(f"the sandbox did not answer within {context.task_deadline_s:g} s")
+        if isinstance(result, Scored):
+            return result
+        return self._reward(result, reference, params)
+
+    async def _judge(self, body: dict[str, Any], deadline: float) -> dict[str, Any] | Scored:
+        """POST /v1/judge: try each sandbox replica once on a transport error, wait out 429s."""
+        loop = asyncio.get_running_loop()
+        failures: list[str] = []
+        attempts = 0
+        while True:
+            client = self._clients[next(self._next)]
+            try:
+                response = await client.post("/v1/judge", json=body, timeout=max(0.1, deadline - loop.time()))
+            except httpx.TransportError as exc:
+                failures.append(f"{client.base_url}: {type(exc).__name__}: {exc}")
+                attempts += 1
+                if attempts >= len(self._clients):
+                    return Scored.error("sandbox unreachable: " + "; ".join(failures))
+                continue
+            if response.status_code == 429:
+                wait = min(float(response.headers.get("retry-after", "1") or 1), RETRY_429_MAX_S)
+                if loop.time() + wait >= deadline:
+                    return Scored.timeout("the sandbox stayed overloaded (429) until the deadline")
+                await asyncio.sleep(wait)
+                continue
+            if response.status_code in (413, 422):
+                return Scored.unscorable(f"the sandbox refused the reference's tests: {_detail(response)}")
+            if response.status_code != 200:
+                return Scored.error(f"sandbox answered {response.status_code}: {_detail(response)}")
+            try:
+                return response.json()
+            except ValueError:
+                return Scored.error("sandbox answered 200 with a body that is not JSON")
+
+    @staticmethod
+    def _reward(result: dict[str, Any], reference: CodeReference, params: CodeScorer.Params) -> Scored:
+        verdict = result.get("verdict")
+        tests = result.get("tests") or []
+        if verdict == "sandbox_error" or len(tests) != len(reference.tests):
+            failed = next((t.get("detail", "") for t in tests if t.get("verdict") == "sandbox_error"), "")
+            return Scored.error(f"sandbox_error: {failed}".strip())
+        passed = [t.get("verdict") == "accepted" for t in tests]
+        first_failure = next((f"test {i + 1}: {t.get('verdict')} {t.get('detail', '')}".strip()
+                              for i, t in enumerate(tests) if t.get("verdict") != "accepted"), "")
+        detail = f"{verdict} ({sum(passed)}/{len(passed)} passed)" + (f"; {first_failure[:300]}" if first_failure else "")
+        if params.reward == "binary":
+            return Scored.ok(1.0 if verdict == "accepted" else 0.0, detail)
+        if params.reward == "fraction":
+            return Scored.ok(sum(passed) / len(passed), detail)
+        total = sum(reference.weights)
+        if total <= 0:
+            return Scored.unscorable("reference.weights sum to 0")
+        return Scored.ok(sum(w for w, ok in zip(reference.weights, passed) if ok) / total, detail)
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", response.text))[:500]
+    except ValueError:
+        return response.text[:500]
+
+
+@asynccontextmanager
+async def open_code_scorer(settings: Settings) -> AsyncIterator[CodeScorer]:
+    """The `code` scorer for the gateway's lifespan.
+
+    With `settings.sandbox_url` (one URL or several, comma-separated) it calls those replicas;
+    without, it starts the sandbox in this process (its executors are still separate, isolated
+    processes) and calls it through `httpx.ASGITransport`. A sandbox that cannot isolate on this
+    host fails here, at startup, rather than running code unisolated.
+    """
+    async with AsyncExitStack() as stack:
+        timeout = httpx.Timeout(5.0, read=None)
+        if settings.sandbox_url:
+            urls = [u.strip().rstrip("/") for u in settings.sandbox_url.split(",") if u.strip()]
+            limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
+            clients = [await stack.enter_async_context(httpx.AsyncClient(base_url=u, timeout=timeout, limits=limits))
+                       for u in urls]
+        else:
+            from sandbox.app import create_sandbox_app
+            from sandbox.settings import SandboxSettings
+
+            app = create_sandbox_app(SandboxSettings())
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+            clients = [await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url="http://sandbox.embedded", timeout=timeout))]
+        yield CodeScorer(clients)
