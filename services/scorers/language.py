@@ -19,7 +19,7 @@ the recipe is ours:
    with most words among sentences placed with at least 0.5, else fastText's guess for all the
    script's words together. The lite model is unreliable on a few words ("Each cycle pays" ->
    French 0.79), hence the thresholds: on 14,452 sentences of English prose and maths (MATH-500,
-   GSM8K, AlpacaEval outputs) 0.8 put 4 in another language by mistake. When even all of a
+   GSM8K, AlpacaEval outputs) 0.8 put 5 English ones in another language. When even all of a
    script's words together get less than 0.5 ("If … then" between formulas) and it is the target
    language's script, they count as the target: what cannot be judged is not penalised. Words of
    a script the target is not written in never count as the target;
@@ -158,7 +158,10 @@ class LanguageScorer(CpuScorer):
             default=None,
             ge=0.0,
             le=1.0,
-            description="Value for a chain of thought with no classifiable words (empty, or only maths or code); null: unscorable.",
+            description=(
+                "Value for a chain of thought with no classifiable words (empty, or only maths or code); "
+                "null: unscorable."
+            ),
         )
 
         @field_validator("target")

@@ -70,7 +70,10 @@ class LengthScorer(CpuScorer):
         max_length: int = Field(
             default=20480,
             ge=1,
-            description="L_max: overlong reaches -1 here; cosine reaches its far end here. Set to the trainer's max completion length.",
+            description=(
+                "L_max: overlong reaches -1 here; cosine reaches its far end here. "
+                "Set to the trainer's max completion length."
+            ),
         )
         cache_length: int | None = Field(
             default=None,
@@ -80,10 +83,18 @@ class LengthScorer(CpuScorer):
                 "max_length; null: max_length // 5, DAPO's ratio (4096 of 20480)."
             ),
         )
-        min_value_wrong: float = Field(default=-1.0, allow_inf_nan=False, description="Cosine: a wrong completion of length 0.")
-        max_value_wrong: float = Field(default=-0.5, allow_inf_nan=False, description="Cosine: a wrong completion of max_length.")
-        min_value_correct: float = Field(default=0.5, allow_inf_nan=False, description="Cosine: a correct completion of max_length.")
-        max_value_correct: float = Field(default=1.0, allow_inf_nan=False, description="Cosine: a correct completion of length 0.")
+        min_value_wrong: float = Field(
+            default=-1.0, allow_inf_nan=False, description="Cosine: a wrong completion of length 0."
+        )
+        max_value_wrong: float = Field(
+            default=-0.5, allow_inf_nan=False, description="Cosine: a wrong completion of max_length."
+        )
+        min_value_correct: float = Field(
+            default=0.5, allow_inf_nan=False, description="Cosine: a correct completion of max_length."
+        )
+        max_value_correct: float = Field(
+            default=1.0, allow_inf_nan=False, description="Cosine: a correct completion of length 0."
+        )
         correct: bool | None = Field(
             default=None,
             description="Cosine: correctness for items whose metadata has no `correct`; null: such items are unscorable.",
