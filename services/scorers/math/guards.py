@@ -25,8 +25,8 @@ MAX_FACTORIAL = 5_000
 _MAX_TOWER = 2  # `a^{b^{c}}` is allowed, `a^{b^{c^{d}}}` is not
 
 _NUMBER = re.compile(r"\d+")
-_BIG_OPERATORS = re.compile(r"\\(?:sum|prod|int|iint|oint|lim|Gamma|operatorname)\b")
-_COMBINATORIAL = re.compile(r"\\(?:binom|dbinom|tbinom|choose)\b")
+_BIG_OPERATORS = re.compile(r"\\(?:sum|prod|int|iint|oint|lim|Gamma)(?![a-zA-Z])")
+_COMBINATORIAL = re.compile(r"\\(?:binom|dbinom|tbinom|choose)(?![a-zA-Z])")
 
 
 def refusal(text: str, *, max_chars: int) -> str | None:
@@ -186,9 +186,12 @@ def _group_before(text: str) -> str:
 
 
 def _binomial_refusal(text: str) -> str | None:
+    """Refuse `\\binom{n}{k}` when either argument holds a power or a number over MAX_EXPONENT."""
     for match in _COMBINATORIAL.finditer(text):
-        tail = text[match.end() : match.end() + 200]
-        numbers = [int(n) for n in _NUMBER.findall(tail)[:2]]
-        if any(n > MAX_EXPONENT for n in numbers) or "^" in tail[:80]:
-            return "binomial of a large number is not evaluated"
+        first, end = _group_after(text, match.end())
+        second, _ = _group_after(text, end)
+        for argument in (first, second):
+            numbers = [int(n) for n in _NUMBER.findall(argument)]
+            if "^" in argument or "!" in argument or any(n > MAX_EXPONENT for n in numbers):
+                return "binomial of a large number is not evaluated"
     return None

@@ -23,7 +23,7 @@ _DROP = re.compile(
     r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|bigg|Bigg|displaystyle|textstyle|limits|nolimits)(?![a-zA-Z])"
 )
 _SPACES = re.compile(r"(?<!\\)\\[,;:! ]|\\quad|\\qquad|~")
-_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|,\\!|(?<!\\)\\,|,\\ |(?<!\\)\\ )(?=\d{3}(?!\d))")
+_THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|,\\!|(?<!\\)\\,|,\\ |(?<!\\)\\ ) ?(?=\d{3}(?!\d))")
 _BOLD_COMMANDS = re.compile(r"\\(?:mathbf|textbf|boldsymbol|bm|mathrm|mathit|operatorname\*?|rm)\s*(?=\{)")
 _FRAC_SHORT = re.compile(r"\\frac\s*(\d)\s*(\d)")
 _FRAC_HALF = re.compile(r"\\frac\s*(\d)\s*(?=\{)")
