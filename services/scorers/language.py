@@ -8,8 +8,9 @@ the recipe is ours:
 2. blank out what belongs to no language: fenced and inline code, LaTeX (`$…$`, `$$…$$`, `\[…\]`,
    `\(…\)`, `\commands`), URLs, e-mail addresses, numbers, XML-like tags;
 3. cut the rest into words: every CJK ideograph or kana is one word (CJK has no spaces), other
-   words are runs of letters and combining marks; one-letter words (`x`, `a`) and function names
-   (`sin`, `log`, `gcd`) are dropped, since in maths they are symbols, not language;
+   words are runs of letters and combining marks; one-letter words (`x`, `a`; Hangul syllables
+   excepted) and function names (`sin`, `log`, `gcd`) are dropped, since in maths they are
+   symbols, not language;
 4. segment by script and classify: ideographs are Japanese when kana make up at least a tenth of
    the CJK characters of the text, else Chinese; kana are Japanese; Hangul is Korean. The words
    of every other script are cut into sentences, and each sentence of five words or more is
@@ -305,9 +306,9 @@ def _segments(text: str) -> Iterator[tuple[str, int] | tuple[str, list[list[str]
             yield kind, 1
             continue
         word = unit.group()
-        if len(word) == 1 or word.lower() in _MATH_WORDS:
-            continue
         word_script = _script(word)
+        if (len(word) == 1 and word_script != "HANGUL") or word.lower() in _MATH_WORDS:
+            continue  # a symbol, not language (a one-syllable Hangul word is a word)
         if word_script != script:
             if script is not None:
                 yield script, [s for s in sentences if s]

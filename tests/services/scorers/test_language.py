@@ -48,6 +48,8 @@ JA = "<think>まず、三角形の面積を求めます。底辺は5、高さは
         pytest.param(JA, "ja", 1.0, 1.0, id="japanese-kanji-count-as-japanese"),
         pytest.param(JA, "zh", 0.0, 0.0, id="japanese-is-not-chinese"),
         pytest.param("<think>먼저 삼각형의 넓이를 계산합니다. 밑변은 5입니다.</think>", "ko", 1.0, 1.0, id="korean"),
+        pytest.param("<think>이 수는 짝수인 것 같다. Let me check the parity again carefully.</think>", "ko", 0.4, 0.5,
+                     id="one-syllable-korean-words-count"),
         pytest.param("<think>Хорошо, мне нужно найти площадь треугольника. Основание равно пяти.</think>", "ru",
                      1.0, 1.0, id="russian"),
         pytest.param("<think>Zuerst berechnen wir die Fläche des Dreiecks. Die Grundseite ist 5.</think>", "de",
