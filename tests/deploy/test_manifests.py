@@ -29,6 +29,8 @@ WORKLOADS = [
     if doc and doc["kind"] == "Deployment"
 ]
 ROLE_PORTS = {"gateway": 8000, "sandbox": 8100, "models": 8200}
+# What the sandbox's executors need to write their user namespaces' uid/gid maps, and nothing more.
+SANDBOX_CAPABILITIES = ["SETUID", "SETGID", "SETFCAP"]
 
 
 def _documents(path: Path) -> list[dict[str, Any]]:
@@ -50,7 +52,9 @@ def test_manifest_validates_against_kubernetes_schema(path: Path, version: str) 
 @pytest.mark.parametrize(("path", "doc"), WORKLOADS)
 def test_workload_has_probes_resources_and_runs_unprivileged(path: Path, doc: dict[str, Any]) -> None:
     pod = doc["spec"]["template"]["spec"]
-    assert pod["securityContext"]["runAsNonRoot"] is True
+    role = doc["metadata"]["labels"]["app.kubernetes.io/component"]
+    # The sandbox alone runs as root, in its own user namespace (see the test below).
+    assert pod["securityContext"]["runAsNonRoot"] is (role != "sandbox")
     assert pod["automountServiceAccountToken"] is False
     (container,) = pod["containers"]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
@@ -60,9 +64,9 @@ def test_workload_has_probes_resources_and_runs_unprivileged(path: Path, doc: di
     assert {"cpu", "memory"} <= set(resources["requests"]) and {"cpu", "memory"} <= set(resources["limits"])
     security = container["securityContext"]
     assert security["allowPrivilegeEscalation"] is False
-    assert security["capabilities"]["drop"] == ["ALL"] and "add" not in security["capabilities"]
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert security["capabilities"].get("add", []) == (SANDBOX_CAPABILITIES if role == "sandbox" else [])
     assert security["readOnlyRootFilesystem"] is True
-    role = doc["metadata"]["labels"]["app.kubernetes.io/component"]
     assert container["ports"][0]["containerPort"] == ROLE_PORTS[role]
     assert str(ROLE_PORTS[role]) in container["command"]
 
@@ -90,10 +94,21 @@ def test_sandbox_pod_gets_only_the_privileges_its_isolation_needs() -> None:
     (deployment,) = [d for d in _documents(K8S / "base" / "sandbox.yaml") if d["kind"] == "Deployment"]
     pod = deployment["spec"]["template"]["spec"]
     security = pod["containers"][0]["securityContext"]
-    assert pod["hostUsers"] is False  # its own user namespace on the node
+    assert pod["hostUsers"] is False  # its own user namespace: root in the pod is nobody on the node
+    assert security["capabilities"] == {"drop": ["ALL"], "add": SANDBOX_CAPABILITIES}
     assert security["seccompProfile"] == {"type": "Localhost", "localhostProfile": "rewardstack/sandbox.json"}
-    assert (ROOT / "deploy" / "seccomp" / "sandbox.json").is_file()
-    assert "privileged" not in security
+    assert "privileged" not in security and "procMount" not in security
+
+
+def test_sandbox_seccomp_profile_denies_by_default_and_allows_only_what_isolation_adds() -> None:
+    import json
+
+    profile = json.loads((ROOT / "deploy" / "seccomp" / "sandbox.json").read_text())
+    assert profile["defaultAction"] == "SCMP_ACT_ERRNO"
+    unconditional = {name for rule in profile["syscalls"] if rule["action"] == "SCMP_ACT_ALLOW" and not rule.get("includes")
+                     for name in rule["names"]}
+    assert {"unshare", "mount", "umount2", "pivot_root", "sethostname"} <= unconditional
+    assert not {"bpf", "perf_event_open", "kexec_load", "init_module", "open_by_handle_at", "delete_module"} & unconditional
 
 
 @pytest.mark.parametrize("path", KUSTOMIZATIONS, ids=lambda p: str(p.relative_to(K8S)))
@@ -140,7 +155,8 @@ def test_compose_every_service_drops_capabilities_and_builds_a_dockerfile_target
     targets = set(re.findall(r"^FROM \S+ AS (\S+)$", (ROOT / "docker" / "Dockerfile").read_text(), re.M))
     for name, svc in _compose()["services"].items():
         assert svc["cap_drop"] == ["ALL"], name
-        assert "cap_add" not in svc and not svc.get("privileged"), name
+        assert svc.get("cap_add", []) == (SANDBOX_CAPABILITIES if name == "sandbox" else []), name
+        assert not svc.get("privileged") and "no-new-privileges=true" in svc["security_opt"], name
         assert svc["build"]["target"] in targets, name
         assert svc["image"] == f"rewardstack-{svc['build']['target']}:latest", name
 
