@@ -25,7 +25,7 @@ from services.workers.pool import ScorerPool
 
 log = logging.getLogger(__name__)
 
-WORKER_PRELOAD = ["services.scorers.builtin"]
+WORKER_PRELOAD = ["services.scorers.preload"]
 
 
 def create_app(settings: Settings | None = None, *, extra_cpu_scorers: Sequence[CpuScorer] = ()) -> FastAPI:

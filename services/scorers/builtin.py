@@ -1,9 +1,13 @@
-"""The CPU scorers every gateway serves. Imported once by the worker pool's fork server, so workers start warm."""
+"""The CPU scorers every gateway serves, in the order `GET /v1/scorers` lists them."""
 
 from __future__ import annotations
 
+from services.scorers.format import FormatScorer
+from services.scorers.language import LanguageScorer
+from services.scorers.length import LengthScorer
+from services.scorers.repetition import RepetitionScorer
 from services.scorers.types import CpuScorer
 
 
 def builtin_cpu_scorers() -> list[CpuScorer]:
-    return []
+    return [FormatScorer(), LanguageScorer(), LengthScorer(), RepetitionScorer()]

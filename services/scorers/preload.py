@@ -1,0 +1,7 @@
+"""Imported once by the worker pool's fork server: every forked worker starts with the scorers
+imported and the language model loaded (shared copy-on-write), so a replacement is warm in milliseconds."""
+
+from services.scorers import builtin  # noqa: F401  (imports every CPU scorer module)
+from services.scorers.language import load_model
+
+load_model()
