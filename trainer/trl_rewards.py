@@ -1,0 +1,184 @@
+"""Reward functions for TRL's `GRPOTrainer(reward_funcs=...)`, backed by the reward stack.
+
+`reward_funcs(url, {"math": 1.0, "format": 0.2})` returns one async callable per scorer. TRL
+awaits them together each step and logs each under its `__name__` (`rewards/math/mean`, ...).
+They share one `_SharedBatches`: the first callable to see a batch sends ONE request with every
+scorer, the others await that same request and read their own component. So a step costs one
+round trip whatever the number of scorers, and the service sees each completion once.
+
+Each callable takes TRL's convention, `f(prompts, completions, **dataset_columns)`:
+completions may be strings or chat messages; the first of the columns `reference`, `answer`,
+`solution`, `tests` becomes the item's `reference`; a `task` column is passed through. Items
+that are not `ok` come back as None (TRL leaves them out of the mean and the advantage) unless
+the client's policy says otherwise; an outage raises, it never becomes 0.0.
+
+The callables are class instances, not closures, so they pickle (TRL's async GRPO runs them in
+a spawned process); the shared cache of in-flight requests is not pickled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.contract import ScoreBatchResult, ScoreItem, ScorerRequest
+from trainer.client import AsyncRewardClient, ScorerSpec, normalize_scorers
+
+__all__ = ["REFERENCE_COLUMNS", "ScorerReward", "completion_text", "reward_funcs", "reward_weights"]
+
+REFERENCE_COLUMNS = ("reference", "answer", "solution", "tests")
+
+
+def completion_text(completion: str | Sequence[Mapping[str, Any]]) -> str:
+    """A completion as text: a string as is; chat messages as their assistant turns' text."""
+    if isinstance(completion, str):
+        return completion
+    messages = [m for m in completion if m.get("role", "assistant") == "assistant"] or list(completion)
+    return "\n\n".join(_content_text(m.get("content")) for m in messages)
+
+
+def _content_text(content: Any) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    # multimodal content: a list of parts, of which only the text ones carry the answer
+    return "".join(part.get("text", "") for part in content if isinstance(part, Mapping))
+
+
+def _jsonable_prompt(prompt: Any) -> str | list[dict[str, Any]] | None:
+    if prompt is None or isinstance(prompt, str):
+        return prompt
+    return [{"role": m.get("role", "user"), "content": _content_text(m.get("content"))} for m in prompt]
+
+
+def _reference_column(columns: Mapping[str, Any], reference_columns: Sequence[str]) -> Sequence[Any] | None:
+    for name in reference_columns:
+        values = columns.get(name)
+        if isinstance(values, list):
+            return values
+    return None
+
+
+def build_items(
+    prompts: Sequence[Any], completions: Sequence[Any], columns: Mapping[str, Any], reference_columns: Sequence[str]
+) -> list[ScoreItem]:
+    """One `ScoreItem` per completion; completions of the same prompt share a `group_id`."""
+    references = _reference_column(columns, reference_columns)
+    tasks = columns.get("task") if isinstance(columns.get("task"), list) else None
+    items = []
+    for index, (prompt, completion) in enumerate(zip(prompts, completions, strict=True)):
+        wire_prompt = _jsonable_prompt(prompt)
+        group = hashlib.sha1(json.dumps(wire_prompt, sort_keys=True).encode()).hexdigest()[:16]
+        items.append(
+            ScoreItem(
+                id=str(index),
+                prompt=wire_prompt,
+                completion=completion_text(completion),
+                reference=None if references is None else references[index],
+                task=None if tasks is None else tasks[index],
+                group_id=group,
+            )
+        )
+    return items
+
+
+def _batch_key(items: Sequence[ScoreItem]) -> str:
+    payload = json.dumps([item.model_dump(mode="json") for item in items], sort_keys=True, default=str)
+    return hashlib.sha1(payload.encode()).hexdigest()
+
+
+@dataclass
+class _InFlight:
+    """One request shared by the callables of one batch; gone once every scorer has read it."""
+
+    result: asyncio.Future[tuple[ScoreBatchResult, float]]
+    waiting: set[str]
+
+
+@dataclass
+class _SharedBatches:
+    """The client, the scorer spec and the requests in flight, shared by one set of callables."""
+
+    client: AsyncRewardClient
+    scorers: dict[str, ScorerRequest]
+    deadline_s: float | None = None
+    reference_columns: tuple[str, ...] = REFERENCE_COLUMNS
+    _in_flight: dict[str, _InFlight] = field(default_factory=dict, repr=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_in_flight"] = {}  # futures belong to this process's event loop
+        return state
+
+    async def component(
+        self, name: str, prompts: Sequence[Any], completions: Sequence[Any], columns: Mapping[str, Any]
+    ) -> tuple[list[float | None], float]:
+        """This scorer's values for the batch, and the seconds the shared request took."""
+        items = build_items(prompts, completions, columns, self.reference_columns)
+        key = _batch_key(items)
+        entry = self._in_flight.get(key)
+        if entry is None or name not in entry.waiting:
+            # First reader of this batch (or the same batch again in a later step): one request for all scorers.
+            entry = _InFlight(asyncio.ensure_future(self._fetch(items)), set(self.scorers))
+            self._in_flight[key] = entry
+        entry.waiting.discard(name)
+        if not entry.waiting:
+            del self._in_flight[key]
+        result, seconds = await asyncio.shield(entry.result)
+        return self.client.component(result, name), seconds
+
+    async def _fetch(self, items: list[ScoreItem]) -> tuple[ScoreBatchResult, float]:
+        started = time.perf_counter()
+        result = await self.client.score(items, self.scorers, deadline_s=self.deadline_s)
+        return result, time.perf_counter() - started
+
+
+class ScorerReward:
+    """One scorer's reward function for TRL; `__name__` is the scorer's name, so metric keys follow it."""
+
+    def __init__(self, shared: _SharedBatches, scorer: str) -> None:
+        self.shared = shared
+        self.scorer = scorer
+        self.__name__ = scorer
+
+    async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **columns: Any) -> list[float | None]:
+        values, seconds = await self.shared.component(self.scorer, prompts, completions, columns)
+        log_metric = columns.get("log_metric")  # TRL >= 1.x passes it; older versions do not
+        if callable(log_metric):
+            log_metric(f"rewardstack/{self.scorer}/unscored_frac", sum(v is None for v in values) / max(len(values), 1))
+            log_metric("rewardstack/score_s", seconds)
+        return values
+
+    def __repr__(self) -> str:
+        return f"ScorerReward({self.scorer!r})"
+
+
+def reward_funcs(
+    client: AsyncRewardClient | str | Sequence[str],
+    scorers: ScorerSpec,
+    *,
+    deadline_s: float | None = None,
+    reference_columns: Sequence[str] = REFERENCE_COLUMNS,
+) -> list[ScorerReward]:
+    """One TRL reward function per scorer, all fed by one request per batch.
+
+    `client` is an `AsyncRewardClient` or the URL(s) to build one from. Give TRL the scorer
+    weights with `GRPOConfig(reward_weights=reward_weights(scorers))`: TRL, not the service,
+    combines the components, so it can log each one.
+    """
+    if not isinstance(client, AsyncRewardClient):
+        client = AsyncRewardClient(client)
+    wire = normalize_scorers(scorers)
+    shared = _SharedBatches(client, wire, deadline_s, tuple(reference_columns))
+    return [ScorerReward(shared, name) for name in wire]
+
+
+def reward_weights(scorers: ScorerSpec) -> list[float]:
+    """The scorers' weights in `reward_funcs` order, for `GRPOConfig(reward_weights=...)`."""
+    return [spec.weight for spec in normalize_scorers(scorers).values()]

@@ -1,0 +1,116 @@
+"""verl custom reward functions that score on the reward stack.
+
+Per sample (verl's default `naive` reward manager):
+
+    custom_reward_function.path=<site-packages>/trainer/verl.py
+    custom_reward_function.name=compute_score
+    +custom_reward_function.reward_kwargs.url=http://127.0.0.1:8000
+    +custom_reward_function.reward_kwargs.scorers=math:1,format:0.2
+
+A whole batch in one round trip (verl's `batch` reward manager, `reward_model.reward_manager=batch`):
+the same with `custom_reward_function.name=compute_score_batch`.
+
+Without `url`/`scorers` kwargs, `REWARDSTACK_URL` (comma-separated for several replicas) and
+`REWARDSTACK_SCORERS` are read; the scorers default to `math`. `ground_truth` becomes the
+item's `reference`, `data_source` its `task`.
+
+verl has no way to leave a sample out, so an item that is not `ok` raises `ItemNotScored` by
+default: a run should stop on broken gold or a dead sandbox, not learn from a made-up number. Pass
+`on_unscored=0.0` (or any value) to stand in for `unscorable` and `timeout` items; an `error`
+(our infrastructure) still raises. The result is a dict: `score`, plus each scorer's component
+(NaN where that component is not `ok`), which verl logs as extra reward info.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from services.contract import ScoreItem, ScorerRequest
+from trainer.client import OnUnscored, RewardClient, normalize_scorers
+from trainer.errors import ItemNotScored
+
+__all__ = ["compute_score", "compute_score_batch", "parse_scorers"]
+
+DEFAULT_SCORERS = "math"
+
+
+def parse_scorers(spec: str | Mapping[str, Any] | Sequence[str]) -> dict[str, ScorerRequest]:
+    """`"math:1,format:0.2"` (weights optional, default 1) or a mapping/list, to the wire form."""
+    if not isinstance(spec, str):
+        return normalize_scorers(spec)
+    out = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, weight = part.partition(":")
+        try:
+            out[name.strip()] = ScorerRequest(weight=float(weight) if weight else 1.0)
+        except ValueError:
+            raise ValueError(f"scorer spec {part!r}: the weight after ':' must be a number") from None
+    if not out:
+        raise ValueError("no scorers given: use e.g. 'math:1,format:0.2'")
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _client(urls: tuple[str, ...], on_unscored: OnUnscored) -> RewardClient:
+    # One client (one connection pool) per configuration, for the life of the reward worker.
+    return RewardClient(list(urls), on_unscored=on_unscored)
+
+
+def _urls(url: str | Sequence[str] | None) -> tuple[str, ...]:
+    url = url or os.environ.get("REWARDSTACK_URL")
+    if not url:
+        raise ValueError("no reward service URL: pass reward_kwargs.url or set REWARDSTACK_URL")
+    parts = url.split(",") if isinstance(url, str) else list(url)
+    return tuple(p.strip() for p in parts if p.strip())
+
+
+def _plain(extra_info: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The scalar entries of verl's `extra_info` (which may hold numpy values), as item metadata."""
+    return {k: v for k, v in (extra_info or {}).items() if isinstance(v, (str, int, float, bool)) or v is None}
+
+
+def compute_score_batch(
+    data_sources: Sequence[str],
+    solution_strs: Sequence[str],
+    ground_truths: Sequence[Any],
+    extra_infos: Sequence[Mapping[str, Any] | None] | None = None,
+    *,
+    url: str | Sequence[str] | None = None,
+    scorers: str | Mapping[str, Any] | Sequence[str] | None = None,
+    deadline_s: float | None = None,
+    on_unscored: float | None = None,
+    **_: Any,
+) -> list[dict[str, float]]:
+    """Score a batch in one request; one dict per sample (`score` plus each component)."""
+    wire = parse_scorers(scorers or os.environ.get("REWARDSTACK_SCORERS", DEFAULT_SCORERS))
+    client = _client(_urls(url), "raise" if on_unscored is None else float(on_unscored))
+    items = [
+        ScoreItem(id=str(i), completion=solution, reference=truth, task=source, metadata=_plain(extra))
+        for i, (source, solution, truth, extra) in enumerate(
+            zip(data_sources, solution_strs, ground_truths, extra_infos or [None] * len(solution_strs), strict=True)
+        )
+    ]
+    result = client.score(items, wire, deadline_s=deadline_s)
+    rewards = client.rewards(result)
+    out = []
+    for item, reward in zip(result.results, rewards, strict=True):
+        if reward is None:  # an `error` under a fallback policy: verl cannot mask it
+            raise ItemNotScored(item.id, item.status.value, "verl cannot leave a sample out")
+        components = {name: c.value if c.value is not None else math.nan for name, c in item.components.items()}
+        out.append({"score": reward, **components})
+    return out
+
+
+def compute_score(
+    data_source: str,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> dict[str, float]:
+    """verl's per-sample hook: one request for this sample. Prefer `compute_score_batch` for speed."""
+    return compute_score_batch([data_source], [solution_str], [ground_truth], [extra_info], **kwargs)[0]
