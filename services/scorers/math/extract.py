@@ -22,7 +22,7 @@ _BOX_COMMANDS = ("\\boxed", "\\fbox")
 _ANSWER_TAG = re.compile(r"<answer>(.*?)(?:</answer>|\Z)", re.DOTALL)
 # "The final answer is $42$.", "Final Answer: 42", "the answer is: 42", "Answer: 42"
 _PHRASE = re.compile(
-    r"(?:final\s+answer|the\s+answer|\banswer)\s*(?:is|:|=)\s*:?[ \t]*([^\n]{1,400})", re.IGNORECASE
+    r"(?:final\s+answer|\banswer)\**\s*(?:is|:|=)\s*\**\s*:?[ \t]*([^\n]{1,400})", re.IGNORECASE
 )
 _HASHES = re.compile(r"####[ \t]*([^\n]{1,400})")
 _LAST_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
@@ -132,12 +132,14 @@ def extract_answers(completion: str, *, answer_tag_only: bool = False, last_numb
     boxed = find_boxed(region)
     if boxed:
         return Extraction(tuple(_clean(b) for b in boxed), "boxed")
+    # A phrase or `#### N`, whichever comes last: "the answer is 40? no..." then "#### 42".
+    hashes = list(_HASHES.finditer(region))
+    phrase_at = max((m.start() for m in _PHRASE.finditer(region)), default=-1)
+    if hashes and hashes[-1].start() > phrase_at:
+        return Extraction((_clean(hashes[-1].group(1)),), "hashes")
     phrase = _phrase(region)
     if phrase:
         return Extraction((phrase,), "phrase")
-    hashes = _HASHES.findall(region)
-    if hashes:
-        return Extraction((_clean(hashes[-1]),), "hashes")
     if last_number:
         numbers = _LAST_NUMBER.findall(region)
         if numbers:
@@ -150,7 +152,7 @@ def _phrase(text: str) -> str:
     matches = list(_PHRASE.finditer(text))
     if not matches:
         return ""
-    answer = matches[-1].group(1)
+    answer = matches[-1].group(1).strip().strip("*").strip()  # "**Final Answer:** 42", "Answer: **42**"
     # "The answer is $42$ because ..." -> the math span; else stop at a sentence end.
     if answer.lstrip().startswith("$"):
         body = answer.lstrip()
@@ -160,7 +162,7 @@ def _phrase(text: str) -> str:
             return _clean(body[2:close]) if close > 0 else _clean(body[2:])
         return _clean(body[1:close]) if close > 0 else _clean(body[1:])
     sentence = re.split(r"(?<=[^\d\s])\.(?:\s|$)|\.\s", answer, maxsplit=1)[0]
-    return _clean(sentence)
+    return _clean(sentence.strip().strip("*"))
 
 
 def gold_text(reference: object) -> str | None:
