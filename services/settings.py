@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     sandbox_url: str | None = Field(default=None, description="Sandbox service URL(s), comma-separated; unset runs a local sandbox in-process.")
     models_url: str | None = Field(default=None, description="Model server URL; unset loads the embedded CPU models in-process.")
 
+    scorers: str | None = Field(
+        default=None,
+        description="Comma-separated scorer names to serve (e.g. `math,format`); unset serves every scorer.",
+    )
+
+    def serves(self, name: str) -> bool:
+        """Whether scorer `name` is enabled by `scorers`."""
+        return self.scorers is None or name in {s.strip() for s in self.scorers.split(",")}
+
     @field_validator("api_token")
     @classmethod
     def _token_not_trivial(cls, value: SecretStr | None) -> SecretStr | None:

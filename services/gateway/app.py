@@ -17,6 +17,8 @@ from services.gateway.limits import BodySizeLimit
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.routes import health, openrlhf, score, scorers
 from services.scorers.builtin import builtin_cpu_scorers
+from services.scorers.code import open_code_scorer
+from services.scorers.neural import open_neural_scorers
 from services.scorers.pooled import PooledScorer
 from services.scorers.registry import ScorerRegistry
 from services.scorers.types import CpuScorer
@@ -46,7 +48,14 @@ def create_app(settings: Settings | None = None, *, extra_cpu_scorers: Sequence[
                     preload=WORKER_PRELOAD + sorted({type(s).__module__ for s in extra_cpu_scorers}),
                 )
             )
-            registry = ScorerRegistry(PooledScorer(s, pool) for s in [*builtin_cpu_scorers(), *extra_cpu_scorers])
+            cpu_scorers = [s for s in builtin_cpu_scorers() if settings.serves(s.name)] + list(extra_cpu_scorers)
+            registry = ScorerRegistry(PooledScorer(s, pool) for s in cpu_scorers)
+            if settings.serves("code"):
+                registry.register(await stack.enter_async_context(open_code_scorer(settings)))
+            if settings.serves("helpfulness") or settings.serves("safety"):
+                for scorer in await stack.enter_async_context(open_neural_scorers(settings)):
+                    if settings.serves(scorer.name):
+                        registry.register(scorer)
             app.state.pool, app.state.registry = pool, registry
             yield
             # leaving the stack closes the service scorers' clients, then kills the workers

@@ -5,9 +5,10 @@ from __future__ import annotations
 from services.scorers.format import FormatScorer
 from services.scorers.language import LanguageScorer
 from services.scorers.length import LengthScorer
+from services.scorers.math import MathScorer
 from services.scorers.repetition import RepetitionScorer
 from services.scorers.types import CpuScorer
 
 
 def builtin_cpu_scorers() -> list[CpuScorer]:
-    return [FormatScorer(), LanguageScorer(), LengthScorer(), RepetitionScorer()]
+    return [MathScorer(), FormatScorer(), LanguageScorer(), LengthScorer(), RepetitionScorer()]
