@@ -34,7 +34,8 @@ test_scorers.__test__ = False  # type: ignore[attr-defined]  # a helper, not a t
 
 
 def gateway_app(**settings: object) -> FastAPI:
-    base: dict[str, object] = {"scorer_workers": 1, "task_deadline_s": TASK_DEADLINE_S}
+    # serve `length` besides the test scorers: no sandbox or neural models to start
+    base: dict[str, object] = {"scorer_workers": 1, "task_deadline_s": TASK_DEADLINE_S, "scorers": "length"}
     return create_app(Settings(**{**base, **settings}), extra_cpu_scorers=test_scorers())
 
 
