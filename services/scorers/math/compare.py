@@ -88,8 +88,12 @@ def _choice_letter(answer: Answer) -> str | None:
 def _scalar_like(gold: Scalar, answer: Answer, tol: Tolerance) -> bool:
     if isinstance(answer, Scalar):
         return scalar_equal(gold, answer, tol)
-    if isinstance(answer, Relation) and answer.op == "=" and getattr(answer.lhs, "is_Symbol", False):
-        return scalar_equal(gold, Scalar(expr=answer.rhs, source=str(answer.rhs)), tol)  # `x = 5`
+    if isinstance(answer, Relation) and answer.op == "=":
+        rhs = Scalar(expr=answer.rhs, source=str(answer.rhs))
+        if getattr(answer.lhs, "is_Symbol", False):
+            return scalar_equal(gold, rhs, tol)  # `x = 5`
+        if not answer.lhs.free_symbols and scalar_equal(Scalar(expr=answer.lhs, source=str(answer.lhs)), rhs, tol):
+            return scalar_equal(gold, rhs, tol)  # a true worked step, `48/2 = 24`: its result
     if isinstance(answer, Choice) and gold.expr is not None and getattr(gold.expr, "is_Symbol", False):
         return gold.expr.name.upper() == answer.letter
     return False

@@ -284,6 +284,8 @@ def _relation(s: str) -> Answer | None:
     pieces.append(s[start:])
     if any(not p.strip() for p in pieces):
         raise ParseError(f"incomplete relation: {s[:40]!r}")
+    if ops == ["="] and re.fullmatch(r"[A-Za-z]", pieces[0].strip()) and ("\\pm" in pieces[1] or "\\mp" in pieces[1]):
+        return _plus_minus(pieces[1].strip())  # `x = \pm 2`: the roots
     exprs = [_to_expr(p) for p in pieces]
     if len(ops) == 1:
         return Relation(exprs[0], ops[0], exprs[1], source=s)
@@ -371,8 +373,9 @@ def parse_scalar(text: str) -> Scalar:
     if not s:
         raise ParseError("no number")
     exact, places = _fast_number(s)
-    if exact is None and _UNIT_WORD.search(s):
-        stripped = _UNIT_WORD.sub("", s).strip()
+    unit = _UNIT_WORD.search(s) if exact is None else None
+    if unit and all(_is_unit_word(w) for w in re.findall(r"[A-Za-z]+", unit.group())):
+        stripped = s[: unit.start()].strip()
         exact, places = _fast_number(stripped)
         if exact is not None:
             s = stripped
@@ -383,6 +386,20 @@ def parse_scalar(text: str) -> Scalar:
     expr = to_sympy(_latexify(s))
     places = _decimal_places(s)
     return Scalar(expr=expr, decimal_places=places, percent=percent, degrees=degrees, source=s)
+
+
+_UNIT_ABBREVIATIONS = frozenset(
+    "cm mm km kg mg ft yd mi hr hrs min sec ml oz lb lbs mph kph sq cu cc kb mb gb usd".split()
+)
+_NOT_UNITS = frozenset("pi inf infinity sqrt and or".split())
+
+
+def _is_unit_word(word: str) -> bool:
+    """`cm`, `inches`, `dollars`: a unit to drop; `pi`, `xy`, `ab` are math and stay."""
+    w = word.lower()
+    if w in _NOT_UNITS:
+        return False
+    return w in _UNIT_ABBREVIATIONS or (len(w) >= 3 and any(v in w for v in "aeiouy"))
 
 
 def _latexify(s: str) -> str:

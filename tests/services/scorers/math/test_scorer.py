@@ -110,12 +110,19 @@ BY_TYPE = [
     p("204_6", "204_5", 0.0, "base-numeral-wrong-base"),
     p(r"3 \pm 2\sqrt{2}", r"3+2\sqrt{2}, 3-2\sqrt{2}", 1.0, "plus-minus-pair"),
     p(r"3+2\sqrt{2}", r"3 \pm 2 \sqrt{2}", 0.0, "plus-minus-half"),
+    p(r"x = \pm 2", "2, -2", 1.0, "plus-minus-roots-assigned"),
+    p(r"x=2 \text{ or } x=3", "2, 3", 1.0, "roots-joined-by-or"),
+    p("48/2 = 24", "24", 1.0, "true-worked-step-result"),
+    p("48/2 = 25", "25", 0.0, "false-worked-step"),
 ]
 
 UNITS_PERCENT_ANGLES = [  # the written policy in docs/math.md
     p(r"15 \text{ cm}^2", r"15\mbox{ cm}^2", 1.0, "unit-text-stripped"),
     p("5.4", r"5.4 \text{ cents}", 1.0, "unit-optional-in-answer"),
     p("18.9 dollars", r"\$18.90", 1.0, "currency-word-and-sign"),
+    p("3 hours", "3", 1.0, "unit-word-stripped"),
+    p("2 pi", "2", 0.0, "pi-is-not-a-unit"),
+    p("2 xy", "2", 0.0, "variables-are-not-units"),
     p("25\\%", "25", 1.0, "percent-sign-optional"),
     p("0.25", "25\\%", 1.0, "percent-as-fraction-when-gold-has-percent"),
     p("0.25", "25", 0.0, "no-fraction-reading-without-percent"),
