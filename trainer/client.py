@@ -428,6 +428,7 @@ class RewardClient(_ClientBase):
         wire_scorers = normalize_scorers(scorers)
         chunks = self._chunks(items)
         deadline = self._deadline(deadline_s)
+        self._client()  # open the pool once, before threads race to open it
         if len(chunks) == 1:
             return self._send(chunks[0], wire_scorers, deadline)
         with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(chunks))) as pool:
