@@ -1,0 +1,213 @@
+"""The sandbox API on a real server: run, judge in each mode and language, verdicts, limits, health."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+
+from sandbox.app import create_sandbox_app
+from tests.sandbox.helpers import judge, run, sandbox_settings
+
+ADD_PY = "a, b = map(int, input().split())\nprint(a + b)\n"
+ADD_CPP = "#include <iostream>\nint main() { long long a, b; std::cin >> a >> b; std::cout << a + b << '\\n'; }\n"
+ADD_C = '#include <stdio.h>\nint main(void) { long long a, b; scanf("%lld %lld", &a, &b); printf("%lld\\n", a + b); return 0; }\n'
+ADD_TESTS = [{"input": "1 2\n", "output": "3\n"}, {"input": "-5 5", "output": "0"}, {"input": "1000000000000 1", "output": "1000000000001"}]
+
+
+@pytest.mark.parametrize(("language", "code"), [("python", ADD_PY), ("cpp", ADD_CPP), ("c", ADD_C)])
+def test_run_each_language(client: httpx.Client, language: str, code: str) -> None:
+    result = run(client, code, language=language, stdin="40 2\n")
+    assert result["status"] == "ok", result
+    assert result["stdout"] == "42\n"
+    assert result["exit_code"] == 0 and result["signal"] is None
+    assert result["cpu_ms"] > 0 and result["wall_ms"] > 0 and result["memory_kb"] > 0
+
+
+@pytest.mark.parametrize(("language", "code"), [("python", ADD_PY), ("cpp", ADD_CPP), ("c", ADD_C)])
+def test_judge_stdio_each_language(client: httpx.Client, language: str, code: str) -> None:
+    result = judge(client, language=language, code=code, tests=ADD_TESTS)
+    assert result["verdict"] == "accepted", result
+    assert (result["passed"], result["total"]) == (3, 3)
+    wrong = judge(client, language=language, code=code.replace("a + b", "a - b"), tests=ADD_TESTS)
+    assert wrong["verdict"] == "wrong_answer"
+    assert [t["verdict"] for t in wrong["tests"]] == ["wrong_answer", "wrong_answer", "wrong_answer"]
+
+
+def test_judge_call_mode(client: httpx.Client) -> None:
+    code = "def pairs(n):\n    return [(i, i * i) for i in range(n)]\n"
+    tests = [{"args": [3], "expected": [[0, 0], [1, 1], [2, 4]]}, {"args": [0], "expected": []},
+             {"args": [], "kwargs": {"n": 1}, "expected": [[0, 0]]}, {"args": [2], "expected": [[0, 0]]}]
+    result = judge(client, code=code, mode="call", entry_point="pairs", tests=tests)
+    assert [t["verdict"] for t in result["tests"]] == ["accepted", "accepted", "accepted", "wrong_answer"]
+    assert result["verdict"] == "wrong_answer" and result["passed"] == 3
+    missing = judge(client, code=code, mode="call", entry_point="nope", tests=tests[:1])
+    assert missing["verdict"] == "runtime_error" and "nope" in missing["tests"][0]["detail"]
+
+
+def test_call_mode_is_not_fooled_by_always_equal(client: httpx.Client) -> None:
+    code = "class Yes(int):\n    def __eq__(self, other):\n        return True\ndef f():\n    return Yes(0)\n"
+    result = judge(client, code=code, mode="call", entry_point="f", tests=[{"args": [], "expected": 7}])
+    assert result["verdict"] == "wrong_answer"
+    objects = judge(client, code="def f():\n    return object()\n", mode="call", entry_point="f", tests=[{"expected": 1}])
+    assert objects["verdict"] == "wrong_answer"
+
+
+def test_judge_assert_mode_and_early_exit(client: httpx.Client) -> None:
+    code = "def inc(x):\n    return x + 1\n"
+    result = judge(client, code=code, mode="assert", tests=["assert inc(1) == 2", "assert inc(1) == 3", "assert inc(undefined) == 1"])
+    assert [t["verdict"] for t in result["tests"]] == ["accepted", "wrong_answer", "runtime_error"]
+    for cheat in ("import os\nos._exit(0)\n", "import sys\nsys.exit(0)\n", "exit()\n"):
+        cheated = judge(client, code=cheat + code, mode="assert", tests=["assert inc(1) == 2"])
+        assert cheated["verdict"] != "accepted", cheat
+
+
+def test_compile_errors(client: httpx.Client) -> None:
+    cpp = judge(client, language="cpp", code="int main() { return x; }", tests=ADD_TESTS)
+    assert cpp["verdict"] == "compile_error" and "not declared" in cpp["compile_output"]
+    assert all(t["verdict"] == "compile_error" for t in cpp["tests"])
+    python = judge(client, code="def f(:\n", tests=ADD_TESTS)
+    assert python["verdict"] == "compile_error" and python["passed"] == 0
+    assert "SyntaxError" in python["tests"][0]["detail"]
+
+
+def test_compiled_binary_is_cached(client: httpx.Client, sandbox_url: str) -> None:
+    code = ADD_CPP + "// cache probe\n"
+    judge(client, language="cpp", code=code, tests=ADD_TESTS)
+    hits_before = _metric(client, 'sandbox_compile_cache_total{result="hit"}')
+    judge(client, language="cpp", code=code, tests=ADD_TESTS[:1])
+    assert _metric(client, 'sandbox_compile_cache_total{result="hit"}') == hits_before + 1
+
+
+def _metric(client: httpx.Client, name: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+@pytest.mark.parametrize(
+    ("code", "limits", "verdict"),
+    [
+        pytest.param("while True:\n    pass\n", {"cpu_s": 0.5}, "time_limit", id="cpu-spin"),
+        pytest.param("import time\ntime.sleep(30)\n", {"cpu_s": 0.5, "wall_s": 1.0}, "time_limit", id="sleep-wall-backstop"),
+        pytest.param("x = bytearray(1 << 30)\n", {"memory_mb": 128}, "memory_limit", id="memory"),
+        pytest.param("while True:\n    print('y' * 1000)\n", {"output_kb": 64}, "output_limit", id="output"),
+        pytest.param("raise ValueError('boom')\n", {}, "runtime_error", id="exception"),
+        pytest.param("import sys\nsys.exit(3)\n", {}, "runtime_error", id="exit-code"),
+        pytest.param("import os, signal\nos.kill(os.getpid(), signal.SIGSEGV)\n", {}, "runtime_error", id="signal"),
+    ],
+)
+def test_limit_verdicts_python(client: httpx.Client, code: str, limits: dict, verdict: str) -> None:
+    result = judge(client, code=code, tests=[{"input": "", "output": "x"}], limits=limits)
+    assert result["verdict"] == verdict, result
+
+
+def test_limit_verdicts_cpp(client: httpx.Client) -> None:
+    spin = "int main() { volatile unsigned long x = 0; for (;;) x++; }"
+    assert judge(client, language="cpp", code=spin, tests=[{"output": "1"}], limits={"cpu_s": 0.5})["verdict"] == "time_limit"
+    hog = "#include <vector>\nint main() { std::vector<char> v(1UL << 32, 1); return v[7]; }"
+    assert judge(client, language="cpp", code=hog, tests=[{"output": "1"}], limits={"memory_mb": 128})["verdict"] == "memory_limit"
+    crash = "int main() { volatile int *p = 0; *p = 1; }"
+    result = judge(client, language="cpp", code=crash, tests=[{"output": "1"}])
+    assert result["verdict"] == "runtime_error" and result["tests"][0]["signal"] == 11
+
+
+def test_stop_on_first_failure_skips_the_rest(client: httpx.Client) -> None:
+    result = judge(client, code="print(1)", tests=[{"output": "1"}, {"output": "2"}, {"output": "1"}], stop_on_first_failure=True)
+    assert [t["verdict"] for t in result["tests"]] == ["accepted", "wrong_answer", "skipped"]
+    assert result["verdict"] == "wrong_answer" and result["passed"] == 1 and result["total"] == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param({"language": "ruby", "code": "", "tests": [{"output": ""}]}, "language", id="unknown-language"),
+        pytest.param({"language": "python", "code": "", "tests": []}, "tests", id="no-tests"),
+        pytest.param({"language": "python", "code": "", "mode": "call", "tests": [{"args": [], "expected": 1}]}, "entry_point", id="call-needs-entry-point"),
+        pytest.param({"language": "python", "code": "", "mode": "stdio", "tests": ["assert True"]}, "tests[0]", id="test-shape-vs-mode"),
+        pytest.param({"language": "cpp", "code": "", "mode": "assert", "tests": ["assert True"]}, "mode", id="assert-is-python-only"),
+        pytest.param({"language": "python", "code": "", "tests": [{"output": ""}], "limits": {"cpu_s": 999}}, "limits.cpu_s", id="cpu-over-ceiling"),
+        pytest.param({"language": "python", "code": "", "tests": [{"output": ""}], "limits": {"memory_mb": 10**6}}, "limits.memory_mb", id="memory-over-ceiling"),
+        pytest.param({"language": "python", "code": "", "tests": [{"output": ""}], "colour": 1}, "colour", id="unknown-field"),
+    ],
+)
+def test_bad_requests_name_the_field(client: httpx.Client, body: dict, field: str) -> None:
+    response = client.post("/v1/judge", json=body)
+    assert response.status_code == 422, response.text
+    error = response.json()
+    assert error["code"] == "invalid_request" and field in error["detail"], error
+
+
+def test_size_limits() -> None:
+    app = create_sandbox_app(sandbox_settings(slots=1, max_code_chars=100, max_tests=3, max_body_bytes=4096))
+
+    async def scenario() -> None:
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox") as http:
+                code = await http.post("/v1/run", json={"language": "python", "code": "#" * 101})
+                assert code.status_code == 413 and "code" in code.json()["detail"]
+                tests = await http.post("/v1/judge", json={"language": "python", "code": "", "tests": [{"output": ""}] * 4})
+                assert tests.status_code == 413 and "tests" in tests.json()["detail"]
+                body = await http.post("/v1/run", json={"language": "python", "code": "", "stdin": "x" * 5000})
+                assert body.status_code == 413 and body.json()["code"] == "request_too_large"
+
+    asyncio.run(scenario())
+
+
+def test_full_queue_answers_429_with_retry_after() -> None:
+    app = create_sandbox_app(sandbox_settings(slots=1, max_queued_runs=1))
+    sleeper = {"language": "python", "code": "import time\ntime.sleep(1.5)\n", "tests": [{"output": ""}] * 3,
+               "limits": {"cpu_s": 1, "wall_s": 5}}
+
+    async def scenario() -> None:
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox", timeout=60) as http:
+                busy = asyncio.create_task(http.post("/v1/judge", json=sleeper))
+                deadline = time.monotonic() + 30
+                while (await http.get("/readyz")).json()["waiting"] == 0:
+                    assert time.monotonic() < deadline, "the first request never queued"
+                    await asyncio.sleep(0.05)
+                refused = await http.post("/v1/judge", json=dict(sleeper, tests=[{"output": ""}] * 2))
+                assert refused.status_code == 429, refused.text
+                assert int(refused.headers["retry-after"]) >= 1
+                assert refused.json()["code"] == "overloaded"
+                served = (await busy).json()  # the admitted request is served in full
+                assert served["verdict"] == "accepted" and served["passed"] == 3
+
+    asyncio.run(scenario())
+
+
+def test_health_ready_metrics(client: httpx.Client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["alive"] == 2 and ready.json()["seccomp"] is True
+    text = client.get("/metrics").text
+    assert "sandbox_executions_total" in text and "sandbox_slots_alive 2.0" in text
+
+
+def test_executor_killed_midrun_is_sandbox_error_then_recovers() -> None:
+    app = create_sandbox_app(sandbox_settings(slots=1))
+
+    async def scenario() -> None:
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox", timeout=60) as http:
+                slow = asyncio.create_task(http.post("/v1/judge", json={
+                    "language": "python", "code": "import time\ntime.sleep(3)", "tests": [{"output": ""}],
+                    "limits": {"wall_s": 10}}))
+                await asyncio.sleep(0.5)
+                while app.state.pool.running == 0:
+                    await asyncio.sleep(0.05)
+                app.state.pool._slots[0].process.kill()
+                result = (await slow).json()
+                assert result["verdict"] == "sandbox_error", result
+                deadline = time.monotonic() + 60
+                while (await http.get("/readyz")).status_code != 200:
+                    assert time.monotonic() < deadline, "the executor was not restarted"
+                    await asyncio.sleep(0.1)
+                again = await http.post("/v1/run", json={"language": "python", "code": "print(5)"})
+                assert again.json()["stdout"] == "5\n"
+
+    asyncio.run(scenario())
