@@ -46,7 +46,7 @@ def in_process(pairs: list[tuple[str, str]]) -> tuple[float, list[float], list[f
 
     config = [LatexExtractionConfig(
         normalization_config=NormalizationConfig(nits=False, malformed_operators=False, basic_latex=True,
-                                                 equations=True, boxed="all", units=True),
+                                                 boxed="all", units=True),
         boxed_match_priority=0, try_extract_without_anchor=False)]
     rewards, latencies = [], []
     started = time.perf_counter()
@@ -80,7 +80,7 @@ def through_gateway(url: str, pairs: list[tuple[str, str]], batch: int) -> tuple
 
 def start_gateway(port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--log-level", "warning"],
-                               cwd=ROOT, env={**os.environ})
+                               cwd=ROOT, env={**os.environ, "REWARDSTACK_SCORERS": "math"})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
