@@ -299,7 +299,8 @@ class _ClientBase:
     def _request(self, attempts: _Attempts, url: str, chunk: list[ScoreItem], scorers: dict[str, ScorerRequest]) -> dict[str, Any]:
         """Arguments of one POST; the server gets the time left, the socket a little more."""
         remaining = attempts.remaining_s()
-        batch = ScoreBatch(items=chunk, scorers=scorers, deadline_s=None if remaining is None else min(remaining, 3600))
+        server_deadline_s = None if remaining is None else min(max(remaining, 0.001), 3600)  # the contract's bounds
+        batch = ScoreBatch(items=chunk, scorers=scorers, deadline_s=server_deadline_s)
         timeout = self.timeout if remaining is None else httpx.Timeout(
             self.timeout.connect, read=remaining + DEADLINE_GRACE_S, write=self.timeout.write, pool=remaining + DEADLINE_GRACE_S
         )

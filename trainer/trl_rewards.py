@@ -32,6 +32,7 @@ from trainer.client import AsyncRewardClient, ScorerSpec, normalize_scorers
 __all__ = ["REFERENCE_COLUMNS", "ScorerReward", "completion_text", "reward_funcs", "reward_weights"]
 
 REFERENCE_COLUMNS = ("reference", "answer", "solution", "tests")
+_MAX_IN_FLIGHT = 8  # batches whose results wait for some scorer's callable to read them
 
 
 def completion_text(completion: str | Sequence[Mapping[str, Any]]) -> str:
@@ -127,6 +128,8 @@ class _SharedBatches:
             # First reader of this batch (or the same batch again in a later step): one request for all scorers.
             entry = _InFlight(asyncio.ensure_future(self._fetch(items)), set(self.scorers))
             self._in_flight[key] = entry
+            while len(self._in_flight) > _MAX_IN_FLIGHT:  # a scorer never called (a subset given to TRL) must not pin results
+                del self._in_flight[next(iter(self._in_flight))]
         entry.waiting.discard(name)
         if not entry.waiting:
             del self._in_flight[key]
