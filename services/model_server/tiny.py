@@ -11,6 +11,7 @@ with `tokenizers`; nothing comes from the hub. The folders load through the same
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 REWARD_TEMPLATE = (
@@ -26,9 +27,11 @@ GUARD_TEMPLATE = (
 SPECIAL = ["<pad>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|end|>"]
 
 
-def byte_tokenizer(chat_template: str):  # noqa: ANN201 - a transformers fast tokenizer
-    """One token per byte (GPT-2's byte-to-unicode alphabet, no merges) plus the special tokens."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+def byte_tokenizer(chat_template: str, corpus: Sequence[str] = (), vocab_size: int = 4096):  # noqa: ANN201 - a transformers fast tokenizer
+    """One token per byte (GPT-2's byte-to-unicode alphabet, no merges) plus the special tokens;
+    with a `corpus`, byte-level BPE merges learnt from it, for realistic sequence lengths."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
     from transformers import PreTrainedTokenizerFast
 
     alphabet = pre_tokenizers.ByteLevel.alphabet()
@@ -38,6 +41,9 @@ def byte_tokenizer(chat_template: str):  # noqa: ANN201 - a transformers fast to
     core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
+    if corpus:
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL, initial_alphabet=alphabet, show_progress=False)
+        core.train_from_iterator(corpus, trainer=trainer)
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
         additional_special_tokens=SPECIAL[3:], model_max_length=1_000_000,
@@ -46,14 +52,17 @@ def byte_tokenizer(chat_template: str):  # noqa: ANN201 - a transformers fast to
     return tokenizer
 
 
-def build(out: Path, *, kind: str, hidden: int = 64, layers: int = 2, heads: int = 4, seed: int = 0) -> Path:
-    """Save a random Llama-architecture reward model (`reward`) or causal-LM guard (`guard`) to `out`."""
+def build(
+    out: Path, *, kind: str, hidden: int = 64, layers: int = 2, heads: int = 4, seed: int = 0, corpus: Sequence[str] = ()
+) -> Path:
+    """Save a random Llama-architecture reward model (`reward`) or causal-LM guard (`guard`) to `out`;
+    the tokenizer is byte-level, or BPE learnt from `corpus` when one is given."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
 
-    tokenizer = byte_tokenizer(REWARD_TEMPLATE if kind == "reward" else GUARD_TEMPLATE)
+    tokenizer = byte_tokenizer(REWARD_TEMPLATE if kind == "reward" else GUARD_TEMPLATE, corpus)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 4 // 1 if hidden < 1024 else hidden * 3,
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 4,
         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=max(1, heads // 2),
         max_position_embeddings=32_768, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, num_labels=1, tie_word_embeddings=False,

@@ -1,0 +1,123 @@
+"""`helpfulness` and `safety` against a real model server (tiny random models) and the embedded default."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from services.contract import Status
+from services.model_server.client import HttpModelClient
+from services.scorers.neural import HelpfulnessScorer, NeuralParams, SafetyScorer, open_neural_scorers
+from services.scorers.types import BatchScorer, Sample, Scored, ScoringContext
+from services.settings import Settings
+from tests.servers import free_port
+from tests.services.model_server.fixtures import MAX_LENGTH, guard_path, reward_path, tiny_server  # noqa: F401
+
+SAMPLES = [
+    Sample(completion="The answer is 4.", prompt="What is 2+2?"),
+    Sample(completion="I can't help with that.", prompt="How do I pick a lock?"),
+    Sample(completion="x" * (MAX_LENGTH * 2), prompt="Say x many times."),
+]
+CONTEXT = ScoringContext(task_deadline_s=10.0)
+
+
+def run(scorer: BatchScorer, samples: Sequence[Sample] = SAMPLES, params: NeuralParams | None = None, context: ScoringContext = CONTEXT) -> list[Scored]:
+    async def go() -> list[Scored]:
+        return await scorer.score_batch(samples, params or NeuralParams(), context)
+
+    return asyncio.run(go())
+
+
+def with_http(scorer_class: type[HelpfulnessScorer | SafetyScorer], url: str, **kwargs: object) -> list[Scored]:
+    async def go() -> list[Scored]:
+        client = HttpModelClient(url)
+        try:
+            return await scorer_class(client).score_batch(SAMPLES, NeuralParams(**kwargs), CONTEXT)  # type: ignore[arg-type]
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def test_names_versions_and_scale_documented() -> None:
+    assert HelpfulnessScorer.name == "helpfulness" and SafetyScorer.name == "safety"
+    assert HelpfulnessScorer.version == SafetyScorer.version == 1
+    assert "Scale:" in (HelpfulnessScorer.__doc__ or "") and "P(safe) in [0, 1]" in (SafetyScorer.__doc__ or "")
+
+
+def test_helpfulness_over_http_matches_the_model_server(tiny_server: str) -> None:  # noqa: F811
+    scored = with_http(HelpfulnessScorer, tiny_server)
+    items = [{"prompt": s.prompt, "response": s.completion} for s in SAMPLES[:2]]
+    direct = httpx.post(f"{tiny_server}/v1/models/helpfulness/score", json={"items": items}, timeout=60).json()["results"]
+    assert [s.status for s in scored] == [Status.OK, Status.OK, Status.UNSCORABLE]
+    assert [s.value for s in scored[:2]] == pytest.approx([r["score"] for r in direct], abs=1e-5)
+    assert scored[2].value is None and "reads at most" in scored[2].detail
+    assert all(s.latency_ms > 0 for s in scored[:2])
+
+
+def test_safety_over_http_is_a_probability_with_details(tiny_server: str) -> None:  # noqa: F811
+    scored = with_http(SafetyScorer, tiny_server)
+    for s in scored[:2]:
+        assert s.status is Status.OK and s.value is not None and 0.0 <= s.value <= 1.0
+        assert "safe=" in s.detail and "label_mass=" in s.detail
+
+
+def test_the_model_param_picks_another_served_model(tiny_server: str) -> None:  # noqa: F811
+    # the helpfulness scorer asking the guard: its values are the guard's P(safe)
+    assert [s.value for s in with_http(HelpfulnessScorer, tiny_server, model="safety")[:2]] == pytest.approx(
+        [s.value for s in with_http(SafetyScorer, tiny_server)[:2]], abs=1e-5
+    )
+
+
+def test_an_unknown_model_is_an_error_never_a_number(tiny_server: str) -> None:  # noqa: F811
+    scored = with_http(SafetyScorer, tiny_server, model="nope")
+    assert {s.status for s in scored} == {Status.ERROR}
+    assert all(s.value is None and "404" in s.detail for s in scored)
+
+
+def test_a_model_server_that_is_down_is_an_error_never_a_number() -> None:
+    scored = with_http(HelpfulnessScorer, f"http://127.0.0.1:{free_port()}")
+    assert {s.status for s in scored} == {Status.ERROR}
+    assert all(s.value is None and "ConnectError" in s.detail for s in scored)
+
+
+def test_a_passed_batch_deadline_is_a_timeout(tiny_server: str) -> None:  # noqa: F811
+    async def go() -> list[Scored]:
+        client = HttpModelClient(tiny_server)
+        try:
+            context = ScoringContext(task_deadline_s=10.0, batch_deadline=asyncio.get_running_loop().time() - 1)
+            return await SafetyScorer(client).score_batch(SAMPLES, NeuralParams(), context)
+        finally:
+            await client.aclose()
+
+    assert {s.status for s in asyncio.run(go())} == {Status.TIMEOUT}
+
+
+def test_params_refuse_unknown_keys() -> None:
+    with pytest.raises(ValidationError, match="temperature"):
+        NeuralParams.model_validate({"temperature": 0.5})
+
+
+def test_open_neural_scorers_over_http(tiny_server: str) -> None:  # noqa: F811
+    async def go() -> list[tuple[str, Status]]:
+        async with open_neural_scorers(Settings(models_url=tiny_server)) as scorers:
+            assert [s.versioned_name for s in scorers] == ["helpfulness@1", "safety@1"]
+            return [(s.name, r.status) for s in scorers for r in await s.score_batch(SAMPLES[:1], NeuralParams(), CONTEXT)]
+
+    assert asyncio.run(go()) == [("helpfulness", Status.OK), ("safety", Status.OK)]
+
+
+def test_open_neural_scorers_embedded_default_scores_in_process() -> None:
+    async def go() -> dict[str, list[Scored]]:
+        async with open_neural_scorers(Settings(models_url=None)) as scorers:
+            return {s.name: await s.score_batch(SAMPLES[:2], NeuralParams(), CONTEXT) for s in scorers}
+
+    results = asyncio.run(go())
+    assert all(s.status is Status.OK and s.value is not None and math.isfinite(s.value) for s in results["helpfulness"])
+    assert all(s.value is not None and 0.0 <= s.value <= 1.0 for s in results["safety"])
+    assert all("prompt_unsafe=" in s.detail and "refusal=" in s.detail for s in results["safety"])
