@@ -18,7 +18,9 @@ _UNICODE = {
     "\u03c0": "\\pi ", "\u221e": "\\infty ", "\u221a": "\\sqrt", "\u2264": "<=", "\u2265": ">=",
     "\u2260": "!=", "\u222a": "\\cup ", "\u2229": "\\cap ", "\u00b0": "^\\circ", "\u00bd": "1/2",
     "\u00bc": "1/4", "\u00be": "3/4", "\u2208": "\\in ", "\u00b1": "\\pm ", "\uff0c": ",",
+    "\u2205": "\\emptyset ", "\u211d": "(-\\infty,\\infty)",
 }
+_REALS = re.compile(r"\\mathbb\s*\{?\s*R\s*\}?")
 _DROP = re.compile(
     r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|bigg|Bigg|displaystyle|textstyle|limits|nolimits)(?![a-zA-Z])"
 )
@@ -68,6 +70,7 @@ def normalize(text: str) -> str:
     s = _SQRT_SHORT.sub(r"\\sqrt{\1}", s)
     for pattern, ascii_op in _RELATIONS:
         s = pattern.sub(ascii_op, s)
-    s = s.replace("\\%", "%").replace("\\degree", "^\\circ")
+    s = s.replace("\\%", "%").replace("\\degree", "^\\circ").replace("\\varnothing", "\\emptyset")
+    s = _REALS.sub(lambda _: "(-\\infty,\\infty)", s)
     s = re.sub(r"\s+", " ", s).strip()
     return s.rstrip(".").strip()

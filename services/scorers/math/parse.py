@@ -38,6 +38,8 @@ class ParseError(ValueError):
 
 _OPEN, _CLOSE = "{([", "})]"
 _CHOICE = re.compile(r"\(?([A-E])\)?")
+_CHOICE_LEADING = re.compile(r"(?:\\text\{)?\{?\s*\(([A-E])\)")
+_CHOICE_ANYWHERE = re.compile(r"\(([A-E])\)")
 _TEXT_ONLY = re.compile(r"\\(?:text|textrm|mbox|textit|textsf)\{([^{}]*)\}")
 _WORDS = re.compile(r"[A-Za-z][A-Za-z' -]*[A-Za-z]")
 _INT = re.compile(r"[+-]?\d+")
@@ -56,6 +58,8 @@ _UNIT_WORD = re.compile(r"(?<=[\d}\s])\s*[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){0,2}(?:
 _CURRENCY = re.compile(r"^\s*(?:\\\$|\$|\\text\{\\\$\}|USD|Rs\.?|€|£)\s*")
 _CONNECTIVE = re.compile(r"\s*(?:\\text\{\s*(?:or|and)\s*\}|\\(?:quad|qquad)?\s*\b(?:or|and)\b|\\vee|\\lor)\s*")
 _MATRIX = re.compile(r"\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.DOTALL)
+_BRACKETED_MATRIX = re.compile(r"[\[(]\s*(\\begin\{.*\\end\{[a-zA-Z]*\})\s*[\])]", re.DOTALL)
+_REPEATING = re.compile(r"([+-]?)(\d*)\.(\d*)\\(?:overline|bar)\{(\d+)\}")
 _RELATION_OPS = ("<=", ">=", "!=", "=", "<", ">")
 _SET_BUILDER = re.compile(r"\\\{\s*([a-z])\s*(?:\\mid|\||:)\s*(.+)\\\}")
 _IN_SET = re.compile(r"^[a-z]\s*\\in\s*(.+)$")
@@ -102,6 +106,11 @@ def _parse(s: str) -> Answer:
             except ParseError:
                 pass
         return Seq(items, ordered=False)
+    if s == "\\emptyset":
+        return Seq((), ordered=False)
+    bracketed = _BRACKETED_MATRIX.fullmatch(s)
+    if bracketed:
+        s = bracketed.group(1)  # `\\left[\\begin{array}...\\end{array}\\right]`
     matrix = _MATRIX.fullmatch(s)
     if matrix:
         return _matrix(matrix.group(2))
@@ -192,10 +201,16 @@ def _matching(s: str, open_at: int) -> int:
 
 
 def _choice(s: str) -> Choice | None:
+    """`C`, `(C)`, `\\text{(C)}`, and `(C) 5` (letter then its value) when only one letter is named."""
     inner = _TEXT_ONLY.fullmatch(s)
     candidate = inner.group(1).strip() if inner else s
     match = _CHOICE.fullmatch(candidate)
-    return Choice(match.group(1)) if match else None
+    if match:
+        return Choice(match.group(1))
+    leading = _CHOICE_LEADING.match(s)
+    if leading and len(set(_CHOICE_ANYWHERE.findall(s))) == 1 and not _CONNECTIVE.search(s):
+        return Choice(leading.group(1))
+    return None
 
 
 def _word_answer(s: str) -> Text | None:
@@ -444,6 +459,12 @@ def _fast_number(s: str) -> tuple[Fraction | None, int | None]:
     if match and int(match.group(4)) != 0:
         value = int(match.group(2)) + Fraction(int(match.group(3)), int(match.group(4)))
         return (-value if match.group(1) == "-" else value), None
+    match = _REPEATING.fullmatch(t)
+    if match:  # 0.1\overline{36} = (136 - 1) / 990
+        sign, whole, fixed, period = match.groups()
+        head = int((whole or "0") + fixed)
+        value = Fraction(int((whole or "0") + fixed + period) - head, 10 ** len(fixed) * (10 ** len(period) - 1))
+        return (-value if sign == "-" else value), None
     match = _SCI_TEX.fullmatch(t) or _SCI_E.fullmatch(t)
     if match and abs(int(match.group(2))) <= 400:
         mantissa, places = _fast_number(match.group(1))

@@ -82,7 +82,9 @@ BY_TYPE = [
     p(r"1\frac{4}{5}", r"\frac{9}{5}", 1.0, "mixed-number"),
     p("0.333333", r"\frac{1}{3}", 1.0, "decimal-within-rel-tol"),
     p("0.33", r"\frac{1}{3}", 0.0, "decimal-outside-rel-tol"),
-    p(r"\pi", "3.14", 1.0, "exact-rounds-to-decimal-gold"),
+    p(r"\pi", "3.14", 0.0, "no-rounding-to-decimal-gold"),
+    p(r"\frac{89}{20}", "4.5", 0.0, "exact-decimal-gold-not-rounded"),
+    p(r"\frac{9}{2}", "4.5", 1.0, "fraction-equals-decimal-gold"),
     p("3.1", "3.14", 0.0, "decimal-too-coarse"),
     p(r"2\sqrt{5}", r"\sqrt{20}", 1.0, "surd-simplified"),
     p("2(k+1)", "2k+2", 1.0, "expression-expanded"),
@@ -114,6 +116,13 @@ BY_TYPE = [
     p(r"x=2 \text{ or } x=3", "2, 3", 1.0, "roots-joined-by-or"),
     p("48/2 = 24", "24", 1.0, "true-worked-step-result"),
     p("48/2 = 25", "25", 0.0, "false-worked-step"),
+    p(r"\varnothing", r"\emptyset", 1.0, "empty-set-spellings"),
+    p("f(x) = 2x+1", "2x+1", 1.0, "function-definition-answer"),
+    p("(B) 5", r"\text{(B)}", 1.0, "choice-letter-with-value"),
+    p(r"x \in \mathbb{R}", r"(-\infty,\infty)", 1.0, "all-reals"),
+    p(r"0.\overline{36}", r"\frac{4}{11}", 1.0, "repeating-decimal"),
+    p(r"0.\overline{3}", "0.3", 0.0, "repeating-decimal-is-not-truncated"),
+    p(r"\left[\begin{array}{cc} 1 & 2 \\ 3 & 4 \end{array}\right]", r"\begin{pmatrix} 1 & 2 \\ 3 & 4 \end{pmatrix}", 1.0, "array-matrix"),
 ]
 
 UNITS_PERCENT_ANGLES = [  # the written policy in docs/math.md
@@ -200,7 +209,7 @@ def test_identity_and_pickle() -> None:
 
 def test_works_off_the_main_thread() -> None:
     """No signal-based timers: the scorer runs in any thread."""
-    samples = [Sample(boxed(a), g) for a, g in [("x^2-1", "(x-1)(x+1)"), ("2", "3"), (r"\pi", "3.14")]]
+    samples = [Sample(boxed(a), g) for a, g in [("x^2-1", "(x-1)(x+1)"), ("2", "3"), (r"\frac{9}{2}", "4.5")]]
     with ThreadPoolExecutor(max_workers=3) as pool:
         values = list(pool.map(lambda s: SCORE(s, PARAMS).value, samples))
     assert values == [1.0, 0.0, 1.0]
