@@ -50,6 +50,8 @@ def equivalent(gold: Answer, answer: Answer, tol: Tolerance) -> bool:
     if isinstance(gold, Choice):
         return _choice_letter(answer) == gold.letter
     if isinstance(gold, Text):
+        if isinstance(answer, Scalar):  # `odd`, `yes`: too short to be read as words, parsed as products
+            return answer.source.isalpha() and _fold(answer.source) == _fold(gold.text)
         return isinstance(answer, Text) and _fold(answer.text) == _fold(gold.text)
     if isinstance(gold, BaseNumeral):
         if isinstance(answer, BaseNumeral):
