@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from .parse import ParseError, _as_intervals, scalar_expr
+from .parse import ParseError, as_intervals, scalar_expr
 from .types import (
     Answer,
     BaseNumeral,
@@ -156,7 +156,7 @@ def _multiset(gold: Sequence[Answer], answer: Sequence[Answer], tol: Tolerance) 
 
 def _sets_equal(gold: Answer, answer: Answer, tol: Tolerance) -> bool:
     try:
-        g, a = _as_intervals(gold, "gold"), _as_intervals(answer, "answer")
+        g, a = as_intervals(gold, "gold"), as_intervals(answer, "answer")
     except ParseError:
         return False
     if len(g.parts) != len(a.parts):

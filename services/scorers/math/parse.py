@@ -29,7 +29,7 @@ from .types import (
     Text,
 )
 
-__all__ = ["ParseError", "parse_answer", "split_top"]
+__all__ = ["ParseError", "as_intervals", "parse_answer", "parse_scalar", "scalar_expr", "split_top"]
 
 
 class ParseError(ValueError):
@@ -63,7 +63,6 @@ _REPEATING = re.compile(r"([+-]?)(\d*)\.(\d*)\\(?:overline|bar)\{(\d+)\}")
 _RELATION_OPS = ("<=", ">=", "!=", "=", "<", ">")
 _SET_BUILDER = re.compile(r"\\\{\s*([a-z])\s*(?:\\mid|\||:)\s*(.+)\\\}")
 _IN_SET = re.compile(r"^[a-z]\s*\\in\s*(.+)$")
-_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 
 
 def parse_answer(text: str) -> Answer:
@@ -90,19 +89,19 @@ def _parse(s: str) -> Answer:
         return words
     builder = _SET_BUILDER.fullmatch(s)
     if builder and "\\}" not in builder.group(2):
-        return _as_intervals(_parse(builder.group(2)), s)
+        return as_intervals(_parse(builder.group(2)), s)
     in_set = _IN_SET.match(s)
     if in_set:
         return _parse(in_set.group(1))
     parts = split_top(s, "\\cup")
     if len(parts) > 1:
-        return IntervalUnion(tuple(i for p in parts for i in _as_intervals(_parse(p), p).parts))
+        return IntervalUnion(tuple(i for p in parts for i in as_intervals(_parse(p), p).parts))
     parts = _split_connective(s)
     if len(parts) > 1:
         items = tuple(_parse(p) for p in parts)
         if all(isinstance(i, (Relation, Interval, IntervalUnion)) for i in items):
             try:
-                return IntervalUnion(tuple(iv for i in items for iv in _as_intervals(i, s).parts))
+                return IntervalUnion(tuple(iv for i in items for iv in as_intervals(i, s).parts))
             except ParseError:
                 pass
         return Seq(items, ordered=False)
@@ -334,7 +333,7 @@ def scalar_expr(scalar: Scalar) -> object:
     return from_fraction(scalar.exact)
 
 
-def _as_intervals(answer: Answer, source: str) -> IntervalUnion:
+def as_intervals(answer: Answer, source: str) -> IntervalUnion:
     """Read an answer as a subset of the reals (an interval, an inequality in one variable)."""
     if isinstance(answer, IntervalUnion):
         return answer

@@ -15,7 +15,7 @@ import mpmath
 import sympy
 from latex2sympy2_extended import latex2sympy
 
-__all__ = ["EvalError", "close", "from_fraction", "numeric_points", "to_sympy"]
+__all__ = ["EvalError", "close", "evaluate", "exact_difference_is_zero", "from_fraction", "numeric_points", "to_sympy"]
 
 _DIGITS = 40
 
