@@ -241,13 +241,17 @@ def _values_equal(gold: Scalar, answer: Scalar, tol: Tolerance) -> bool:
 
 
 def _symbolic_equal(gold: Scalar, answer: Scalar, tol: Tolerance) -> bool:
-    from .symbolic import EvalError, close, evaluate, exact_difference_is_zero, numeric_points
+    from .symbolic import EvalError, as_rational, close, evaluate, exact_difference_is_zero, numeric_points
 
     g_expr, a_expr = scalar_expr(gold), scalar_expr(answer)
     if g_expr == a_expr:
         return True
     if _infinite(gold) or _infinite(answer):
         return bool(g_expr == a_expr)
+    if not (gold.is_decimal or answer.is_decimal):
+        g_rational, a_rational = as_rational(g_expr), as_rational(a_expr)
+        if g_rational is not None and a_rational is not None:
+            return bool(g_rational == a_rational)
     points = numeric_points(g_expr, a_expr)
     compared = 0
     for point in points:

@@ -15,7 +15,7 @@ import mpmath
 import sympy
 from latex2sympy2_extended import latex2sympy
 
-__all__ = ["EvalError", "close", "evaluate", "exact_difference_is_zero", "from_fraction", "numeric_points", "to_sympy"]
+__all__ = ["EvalError", "as_rational", "close", "evaluate", "exact_difference_is_zero", "from_fraction", "numeric_points", "to_sympy"]
 
 _DIGITS = 40
 
@@ -89,6 +89,20 @@ def close(a: Any, b: Any, rel_tol: float) -> bool:
     with mpmath.workdps(_DIGITS + 5):
         scale = max(abs(a), abs(b))
         return bool(abs(a - b) <= rel_tol * scale)
+
+
+def as_rational(expr: Any) -> Any:
+    """`expr` evaluated to an exact sympy Rational when it is one (`2^{100}+1`, `\\frac{1}{2004!}`), else None.
+
+    Exact comparison of rationals: 40-digit evaluation cannot tell `10^{100}+1` from `10^{100}`.
+    """
+    if expr.free_symbols or expr.has(sympy.Float):
+        return None
+    try:
+        value = expr.doit()
+    except (TypeError, ValueError, ZeroDivisionError, AttributeError):
+        return None
+    return value if value.is_Rational else None
 
 
 def exact_difference_is_zero(a: Any, b: Any) -> bool | None:

@@ -70,6 +70,8 @@ MATH_VERIFY_FALSE_POSITIVES = [
     p("3x-y+13=0", "3x+4y+14=0", 0.0, "equations-not-collapsed"),
     p(r"\{1,2\}", r"\{1,1,2\}", 0.0, "multiset-duplicates-count"),
     p(r"4\sqrt(2)", "4", 0.0, "malformed-sqrt-kept"),
+    p(r"10^{100}+1", r"10^{100}", 0.0, "big-rationals-compared-exactly"),
+    p(r"2^{100}", "1267650600228229401496703205376", 1.0, "power-equals-its-integer"),
     p("500", "5", 0.0, "no-percent-leniency"),
     p("500", r"5\%", 0.0, "no-percent-leniency-percent-gold"),
 ]
