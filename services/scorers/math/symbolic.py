@@ -15,7 +15,7 @@ import mpmath
 import sympy
 from latex2sympy2_extended import latex2sympy
 
-__all__ = ["EvalError", "as_rational", "close", "evaluate", "exact_difference_is_zero", "from_fraction", "numeric_points", "to_sympy"]
+__all__ = ["EvalError", "as_rational", "close", "evaluate", "exact_difference_is_zero", "from_fraction", "numeric_points", "to_sympy", "warm_up"]
 
 _DIGITS = 40
 
@@ -41,6 +41,13 @@ def to_sympy(latex: str) -> Any:
     if imaginary:
         expr = expr.subs(imaginary[0], sympy.I)
     return expr
+
+
+def warm_up() -> None:
+    """Build the LaTeX parser and touch sympy's evaluator once (~0.5 s): call it where workers are
+    forked from, so the first non-trivial answer in each worker is not the slow one."""
+    expr = to_sympy("\\frac{\\sqrt{2}}{2}+x")
+    evaluate(expr, numeric_points(expr)[0])
 
 
 def from_fraction(value: Fraction) -> Any:

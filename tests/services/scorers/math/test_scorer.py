@@ -241,3 +241,9 @@ def test_never_raises_and_stays_in_range(completion: str, gold: str) -> None:
         assert result.value in (0.0, 1.0)
     else:
         assert result.status is Status.UNSCORABLE and result.value is None
+
+
+def test_warm_up_runs_without_a_sample() -> None:
+    from services.scorers.math.symbolic import warm_up
+
+    warm_up()  # what the worker pool's fork server may call; must not need data or raise
