@@ -20,7 +20,6 @@ from sandbox.models import Verdict
 
 FLOAT_TOLERANCE = 1e-9
 _FLOAT_TOKEN = re.compile(rb"[+-]?(?:\d+\.\d*|\.\d+|\d+(?=[eE]))(?:[eE][+-]?\d+)?")
-SETUP_FAILED_EXIT = 121  # zygote.Executor._child: our own failure before the program started
 
 
 @dataclass(frozen=True)
@@ -30,6 +29,7 @@ class Execution:
     exit_code: int | None
     signal: int | None
     killed: str | None  # "wall" | "output" | None
+    setup_ok: bool  # the executor's own set-up of the run succeeded (the program cannot forge this)
     cpu_ms: float
     wall_ms: float
     memory_kb: int
@@ -41,6 +41,7 @@ class Execution:
     def from_reply(cls, reply: dict[str, Any], blobs: dict[str, bytes]) -> Execution:
         return cls(
             exit_code=reply.get("exit_code"), signal=reply.get("signal"), killed=reply.get("killed"),
+            setup_ok=bool(reply.get("setup_ok")),
             cpu_ms=float(reply.get("cpu_ms", 0.0)), wall_ms=float(reply.get("wall_ms", 0.0)),
             memory_kb=int(reply.get("memory_kb", 0)), stdout=blobs.get("stdout", b""),
             stderr=blobs.get("stderr", b""), reports=parse_reports(blobs.get("report", b"")),
@@ -77,8 +78,8 @@ def _last_line(stderr: bytes) -> str:
 
 def limit_verdict(run: Execution, cpu_s: float, memory_mb: int) -> tuple[Verdict, str] | None:
     """The verdict when the run did not end normally (limits, crashes); None when it did."""
-    if run.exit_code == SETUP_FAILED_EXIT and b"sandbox set-up failed" in run.stderr:
-        return Verdict.SANDBOX_ERROR, _last_line(run.stderr)
+    if not run.setup_ok:
+        return Verdict.SANDBOX_ERROR, "the run's set-up failed: " + _last_line(run.stderr)
     if run.report("compile_error"):
         report = run.report("compile_error") or {}
         return Verdict.COMPILE_ERROR, f"{report.get('type')}: {report.get('message')}"

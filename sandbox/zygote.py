@@ -19,6 +19,7 @@ child ends, `kill(-1, SIGKILL)` from pid 1 ends every process of the run, and al
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import resource
@@ -150,32 +151,34 @@ class Executor:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         rep_r, rep_w = os.pipe()
+        ready_r, ready_w = os.pipe()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         pid = os.fork()
         if pid == 0:
-            self._child(header, blobs, stdin_fd, out_w, err_w, rep_w, program_fd)
-        for fd in (out_w, err_w, rep_w, stdin_fd):
+            self._child(header, blobs, stdin_fd, out_w, err_w, rep_w, program_fd, ready_w)
+        for fd in (out_w, err_w, rep_w, stdin_fd, ready_w):
             os.close(fd)
         if program_fd >= 0:
             os.close(program_fd)
         outcome, streams, status, usage = self._supervise(pid, limits, started, out_r, err_r, rep_r)
         wall_ms = (time.monotonic() - started) * 1000
-        # pid 1 kills everything else in the namespace: background processes, forks, threads.
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self._reap_all()
+        self._kill_and_reap_all()
         self._drain(streams, limits)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_ms = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000
-        for fd in (out_r, err_r, rep_r):
+        os.set_blocking(ready_r, False)
+        try:
+            setup_ok = os.read(ready_r, 1) == b"k"
+        except BlockingIOError:
+            setup_ok = False
+        for fd in (out_r, err_r, rep_r, ready_r):
             os.close(fd)
         reply: dict[str, Any] = {
             "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
             "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
             "killed": outcome,
+            "setup_ok": setup_ok,
             "cpu_ms": round(cpu_ms, 3),
             "wall_ms": round(wall_ms, 3),
             "memory_kb": usage.ru_maxrss if usage is not None else 0,
@@ -234,8 +237,14 @@ class Executor:
         return outcome, streams, status, usage
 
     @staticmethod
-    def _reap_all() -> None:
+    def _kill_and_reap_all() -> None:
+        """As pid 1, kill every other process in the namespace (background ones, `setsid` ones,
+        forks, threads) and reap them all; kill again after each reap, in case one was forking."""
         while True:
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             try:
                 os.waitpid(-1, 0)
             except ChildProcessError:
@@ -255,19 +264,25 @@ class Executor:
                     break
                 buf += data
 
-    def _child(self, header, blobs, stdin_fd, out_w, err_w, rep_w, program_fd) -> None:
-        """The run itself; never returns. Exit code 121 marks a failure of our own set-up."""
+    def _child(self, header, blobs, stdin_fd, out_w, err_w, rep_w, program_fd, ready_w) -> None:
+        """The run itself; never returns.
+
+        Set-up success is one byte on `ready_w` (fd 5), written and closed before the program
+        starts: the program cannot forge our own failure (which would turn its verdict into
+        `sandbox_error`, a status the reward ignores, instead of a 0).
+        """
         try:
             limits = header["limits"]
-            os.dup2(stdin_fd, 0)
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            os.dup2(rep_w, 3)
-            keep = 3
+            # Move every source above the targets first, so no dup2 clobbers another source.
+            sources = {0: stdin_fd, 1: out_w, 2: err_w, 3: rep_w, 5: ready_w}
             if program_fd >= 0:
-                os.dup2(program_fd, 4)
-                keep = 4
-            os.closerange(keep + 1, 1 << 16)
+                sources[4] = program_fd
+            high = {target: fcntl.fcntl(fd, fcntl.F_DUPFD, 64) for target, fd in sources.items()}
+            for target, fd in high.items():
+                os.dup2(fd, target)
+            if 4 not in high:
+                os.closerange(4, 5)  # ignores a closed fd
+            os.closerange(6, 1 << 16)
             os.setsid()
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -281,6 +296,8 @@ class Executor:
             )
             self.isolation.drop_privileges(self.uid, self.uid)
             self.seccomp.load()
+            os.write(5, b"k")
+            os.close(5)
         except BaseException as exc:  # noqa: BLE001 - reported to the service as our own failure
             os.write(2, f"sandbox set-up failed: {exc!r}\n".encode())
             os._exit(121)

@@ -61,7 +61,7 @@ def test_call_values(actual: object, expected: object, equal: bool) -> None:
 
 
 def _execution(**fields: object) -> Execution:
-    values: dict[str, object] = {"exit_code": 0, "signal": None, "killed": None, "cpu_ms": 5.0, "wall_ms": 6.0,
+    values: dict[str, object] = {"exit_code": 0, "signal": None, "killed": None, "setup_ok": True, "cpu_ms": 5.0, "wall_ms": 6.0,
                                  "memory_kb": 10_000, "stdout": b"", "stderr": b"", "reports": ()}
     values.update(fields)
     return Execution(**values)  # type: ignore[arg-type]
@@ -85,7 +85,8 @@ def _execution(**fields: object) -> Execution:
                      Verdict.WRONG_ANSWER, id="failed-assert"),
         pytest.param({"exit_code": 1, "reports": ({"kind": "compile_error", "type": "SyntaxError", "message": "x"},)},
                      Verdict.COMPILE_ERROR, id="python-syntax-error"),
-        pytest.param({"exit_code": 121, "stderr": b"sandbox set-up failed: OSError()"}, Verdict.SANDBOX_ERROR, id="our-setup-failed"),
+        pytest.param({"exit_code": 121, "setup_ok": False, "stderr": b"sandbox set-up failed: OSError()"}, Verdict.SANDBOX_ERROR, id="our-setup-failed"),
+        pytest.param({"exit_code": 121, "stderr": b"sandbox set-up failed: OSError()"}, Verdict.RUNTIME_ERROR, id="forged-setup-failure"),
     ],
 )
 def test_limit_verdicts(fields: dict[str, object], verdict: Verdict | None) -> None:

@@ -197,3 +197,12 @@ def test_compiler_sees_only_the_sandbox(client: httpx.Client) -> None:
     result = judge(client, language="cpp", code=code, tests=[{"output": ""}])
     assert result["verdict"] == "compile_error"
     assert "No such file" in result["compile_output"]
+
+
+def test_program_cannot_forge_a_sandbox_error(client: httpx.Client) -> None:
+    """sandbox_error is ignored by the reward (status error), so a program must not be able to claim it."""
+    code = "import os, sys\nsys.stderr.write('sandbox set-up failed: OSError()\\n')\nos.write(3, b'x')\nos._exit(121)\n"
+    result = judge(client, code=code, tests=[{"output": "1"}])
+    assert result["verdict"] == "runtime_error", result
+    try_fd5 = judge(client, code="import os\nos.write(5, b'k')\n", tests=[{"output": "1"}])
+    assert try_fd5["verdict"] == "runtime_error" and "Bad file descriptor" in try_fd5["tests"][0]["detail"]
