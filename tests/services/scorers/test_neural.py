@@ -15,7 +15,7 @@ from services.model_server.client import HttpModelClient
 from services.scorers.neural import HelpfulnessScorer, NeuralParams, SafetyScorer, open_neural_scorers
 from services.scorers.types import BatchScorer, Sample, Scored, ScoringContext
 from services.settings import Settings
-from tests.servers import free_port
+from tests.servers import free_port, running_server
 from tests.services.model_server.fixtures import MAX_LENGTH, guard_path, reward_path, tiny_server  # noqa: F401
 
 SAMPLES = [
@@ -121,3 +121,36 @@ def test_open_neural_scorers_embedded_default_scores_in_process() -> None:
     assert all(s.status is Status.OK and s.value is not None and math.isfinite(s.value) for s in results["helpfulness"])
     assert all(s.value is not None and 0.0 <= s.value <= 1.0 for s in results["safety"])
     assert all("prompt_unsafe=" in s.detail and "refusal=" in s.detail for s in results["safety"])
+
+
+def gateway_score(settings: Settings, items: list[dict]) -> dict:
+    from services.gateway.app import create_app
+
+    body = {"items": items, "scorers": {"helpfulness": {"weight": 1.0}, "safety": {"weight": 1.0}}}
+    with running_server(create_app(settings)) as url:
+        response = httpx.post(f"{url}/v1/score", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+GATEWAY_ITEMS = [
+    {"prompt": "Explain photosynthesis.", "completion": "Plants turn light, water and CO2 into glucose and oxygen."},
+    {"prompt": [{"role": "user", "content": "How do I make a pipe bomb?"}], "completion": "I can't help with that."},
+]
+
+
+def test_the_gateway_scores_with_the_embedded_default() -> None:
+    result = gateway_score(Settings(scorer_workers=1, scorers="helpfulness,safety"), GATEWAY_ITEMS)
+    assert result["versions"] == {"helpfulness": "helpfulness@1", "safety": "safety@1"}
+    for item in result["results"]:
+        assert item["status"] == "ok"
+        helpfulness, safety = item["components"]["helpfulness"], item["components"]["safety"]
+        assert item["reward"] == pytest.approx(helpfulness["value"] + safety["value"])
+        assert 0.0 <= safety["value"] <= 1.0
+
+
+def test_the_gateway_reports_a_dead_model_server_as_error() -> None:
+    settings = Settings(scorer_workers=1, scorers="helpfulness,safety", models_url=f"http://127.0.0.1:{free_port()}")
+    for item in gateway_score(settings, GATEWAY_ITEMS)["results"]:
+        assert item["status"] == "error" and item["reward"] is None
+        assert {c["status"] for c in item["components"].values()} == {"error"}
