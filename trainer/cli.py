@@ -90,7 +90,7 @@ def train_main(argv: Sequence[str]) -> int:
         return 2
     try:
         grpo.train(recipe)
-    except (ServiceUnreachable, RequestRejected) as exc:
+    except (ServiceUnreachable, RequestRejected, grpo.RecipeError) as exc:
         print(f"rewardstack train: {exc}", file=sys.stderr)
         return 2
     except RewardstackError as exc:

@@ -33,7 +33,7 @@ from trainer.client import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CONCURRENCY, AsyncRew
 from trainer.trl_rewards import reward_funcs, reward_weights
 from trainer.verl import parse_scorers
 
-__all__ = ["R1_ZERO_TEMPLATE", "Recipe", "build_dataset", "load_recipe", "train"]
+__all__ = ["R1_ZERO_TEMPLATE", "Recipe", "RecipeError", "build_dataset", "load_recipe", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,10 @@ R1_SYSTEM_PROMPT = (
 
 # where each known data set keeps its question and its gold answer
 _DATASET_FIELDS = {"gsm8k": ("question", "answer"), "math500": ("problem", "answer")}
+
+
+class RecipeError(ValueError):
+    """The recipe asks for something this machine cannot do (e.g. vLLM where it is not installed)."""
 
 
 class _Section(BaseModel):
@@ -216,7 +220,7 @@ def train(recipe: Recipe, *, callbacks: Sequence[Any] = ()) -> Any:
         import importlib.util
 
         if importlib.util.find_spec("vllm") is None:
-            raise ValueError("generation.backend is vllm but vllm is not installed: pip install 'rewardstack[vllm]' on a GPU machine")
+            raise RecipeError("generation.backend is vllm but vllm is not installed: pip install 'rewardstack[vllm]' on a GPU machine")
     reward = recipe.reward
     client = AsyncRewardClient(
         urls, on_unscored=reward.on_unscored, api_token=reward.api_token, chunk_size=reward.chunk_size, max_concurrency=reward.max_concurrency
