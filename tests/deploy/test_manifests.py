@@ -29,6 +29,7 @@ WORKLOADS = [
     if doc and doc["kind"] == "Deployment"
 ]
 ROLE_PORTS = {"gateway": 8000, "sandbox": 8100, "models": 8200}
+READY_PATHS = {"gateway": "/readyz", "sandbox": "/readyz", "models": "/health"}  # what each service answers
 # What the sandbox's executors need to write their user namespaces' uid/gid maps, and nothing more.
 SANDBOX_CAPABILITIES = ["SETUID", "SETGID", "SETFCAP"]
 
@@ -59,7 +60,7 @@ def test_workload_has_probes_resources_and_runs_unprivileged(path: Path, doc: di
     (container,) = pod["containers"]
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert probe in container, f"{probe} missing"
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["readinessProbe"]["httpGet"]["path"] == READY_PATHS[role]
     resources = container["resources"]
     assert {"cpu", "memory"} <= set(resources["requests"]) and {"cpu", "memory"} <= set(resources["limits"])
     security = container["securityContext"]
@@ -168,8 +169,9 @@ def test_haproxy_balances_least_connections_with_retries_and_checks_over_compose
     backends = re.split(r"^backend ", config, flags=re.M)[1:]
     assert len(backends) == 3
     for backend in backends:
-        assert "balance leastconn" in backend and "option httpchk GET /readyz" in backend
+        assert "balance leastconn" in backend
         for host, port in re.findall(r"server-template \S+ \d+ (\S+):(\d+)", backend):
             assert host in services, host
             target = services[host]["build"]["target"]
             assert int(port) == ROLE_PORTS[target]
+            assert f"option httpchk GET {READY_PATHS[target]}" in backend
