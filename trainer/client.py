@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import os
 import random
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -279,6 +280,7 @@ class _ClientBase:
         state["_http"] = None
         state["_transport"] = None
         state.pop("_http_loop", None)
+        state.pop("_http_pid", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -399,8 +401,10 @@ class RewardClient(_ClientBase):
     """
 
     def _client(self) -> httpx.Client:
-        if self._http is None:
+        # A forked child (verl's and Ray's workers fork) must not share the parent's sockets.
+        if self._http is None or getattr(self, "_http_pid", None) != os.getpid():
             self._http = httpx.Client(timeout=self.timeout, limits=self.limits, transport=self._transport)
+            self._http_pid = os.getpid()
         return self._http
 
     def close(self) -> None:

@@ -90,3 +90,17 @@ def test_a_full_gateway_answers_503_and_the_client_retries_until_it_drains(small
     filler.join(timeout=60)
     assert client.rewards(result) == [float(i) for i in range(6)]
     assert transport.statuses[0] == 503 and transport.statuses[-1] == 200
+
+
+def test_a_forked_child_opens_its_own_connections(gateway_url: str) -> None:
+    import multiprocessing
+
+    client = RewardClient(gateway_url)
+    client.score([{"completion": "1"}], ["number"])  # the parent's pool now holds a live connection
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=lambda: out.put(client.rewards(client.score([{"completion": "9"}], ["number"]))))
+    child.start()
+    assert out.get(timeout=60) == [9.0]
+    child.join(timeout=30)
+    assert client.rewards(client.score([{"completion": "2"}], ["number"])) == [2.0]  # the parent's pool still works
