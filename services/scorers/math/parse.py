@@ -56,7 +56,7 @@ _PERCENT = re.compile(r"\s*(?:%|\s*percent\b)\s*$")
 _UNIT_TEXT = re.compile(r"\s*\\(?:text|mbox|textrm|mathrm)\{\s*[A-Za-z][A-Za-z .]*\}(?:\s*\^\s*\{?[23]\}?)?\s*$")
 _UNIT_WORD = re.compile(r"(?<=[\d}\s])\s*[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){0,2}(?:\s*\^\s*\{?[23]\}?)?\s*$")
 _CURRENCY = re.compile(r"^\s*(?:\\\$|\$|\\text\{\\\$\}|USD|Rs\.?|€|£)\s*")
-_CONNECTIVE = re.compile(r"\s*(?:\\text\{\s*(?:or|and)\s*\}|\\(?:quad|qquad)?\s*\b(?:or|and)\b|\\vee|\\lor)\s*")
+_CONNECTIVE = re.compile(r"\s*(?:\\text\{\s*(?:or|and)\s*\}|(?:\\q?quad)?\s*\b(?:or|and)\b|\\vee|\\lor)\s*")
 _MATRIX = re.compile(r"\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.DOTALL)
 _BRACKETED_MATRIX = re.compile(r"[\[(]\s*(\\begin\{.*\\end\{[a-zA-Z]*\})\s*[\])]", re.DOTALL)
 _REPEATING = re.compile(r"([+-]?)(\d*)\.(\d*)\\(?:overline|bar)\{(\d+)\}")
@@ -358,7 +358,9 @@ def as_intervals(answer: Answer, source: str) -> IntervalUnion:
 
 
 def _plus_minus(s: str) -> Seq:
-    r"""`a \pm b` -> the multiset {a+b, a-b}; `\pm b` -> {b, -b}."""
+    r"""`a \pm b` -> the multiset {a+b, a-b}; `\pm b` -> {b, -b}. At most two signs: each doubles the list."""
+    if s.count("\\pm") + s.count("\\mp") > 2:
+        raise ParseError("more than two \\pm signs in one value")
     op = "\\pm" if "\\pm" in s else "\\mp"
     head, _, tail = s.partition(op)
     head, tail = head.strip(), tail.strip()

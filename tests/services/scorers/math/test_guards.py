@@ -66,3 +66,11 @@ def test_length_limit_is_a_parameter() -> None:
     long_sum = "+".join(["1"] * 200)  # 399 characters
     assert SCORE(Sample(f"\\boxed{{{long_sum}}}", "200"), MathParams(max_answer_chars=100)).status is Status.UNSCORABLE
     assert SCORE(Sample(f"\\boxed{{{long_sum}}}", "200"), PARAMS).value == 1.0
+
+
+@pytest.mark.timeout(60)
+def test_many_plus_minus_signs_do_not_blow_up() -> None:
+    """Each `\\pm` doubles the list of values; past two the answer is not expanded (it is wrong, not slow)."""
+    answer = " \\pm ".join(["1"] * 40)
+    result = SCORE(Sample(f"\\boxed{{{answer}}}", "1"), PARAMS)
+    assert (result.status, result.value) == (Status.OK, 0.0)

@@ -119,6 +119,7 @@ BY_TYPE = [
     p(r"3+2\sqrt{2}", r"3 \pm 2 \sqrt{2}", 0.0, "plus-minus-half"),
     p(r"x = \pm 2", "2, -2", 1.0, "plus-minus-roots-assigned"),
     p(r"x=2 \text{ or } x=3", "2, 3", 1.0, "roots-joined-by-or"),
+    p("x<2 or x>3", r"(-\infty,2)\cup(3,\infty)", 1.0, "plain-or-between-inequalities"),
     p("48/2 = 24", "24", 1.0, "true-worked-step-result"),
     p("48/2 = 25", "25", 0.0, "false-worked-step"),
     p(r"\varnothing", r"\emptyset", 1.0, "empty-set-spellings"),
