@@ -39,10 +39,10 @@ def _error(status_code: int, code: str, detail: str, headers: dict[str, str] | N
 
 def _location(loc: tuple[int | str, ...]) -> str:
     """`("body", "items", 3, "completion")` -> `items[3].completion`."""
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:]  # where the value came from, not a field name
     out = ""
     for part in loc:
-        if part in ("body", "query", "path", "header"):
-            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "body"
 
