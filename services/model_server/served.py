@@ -2,12 +2,15 @@
 
 `ServedModels.open(specs)` loads every backend off the event loop, starts one batcher per model
 and runs all forward passes on one thread (one device: passes would only contend). Tokenizing
-runs on other threads, so a request is prepared while the previous pass computes.
+runs on other threads, so a request is prepared while the previous pass computes; one lock keeps
+tokenizing to one thread at a time, because a Hugging Face fast tokenizer shared between threads
+can fail with "Already borrowed" (the embedded models even share one).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -68,6 +71,7 @@ class ServedModels:
 
     def __init__(self, backends: Mapping[str, Backend], batchers: Mapping[str, DynamicBatcher]) -> None:
         self.backends, self.batchers = dict(backends), dict(batchers)
+        self._tokenizing = threading.Lock()
 
     @classmethod
     @asynccontextmanager
@@ -95,10 +99,14 @@ class ServedModels:
             for n, b in self.backends.items()
         ]
 
+    def _prepare(self, backend: Backend, items: Sequence[ModelItem]) -> list[Prepared | ModelOutcome]:
+        with self._tokenizing:
+            return backend.prepare(items)
+
     async def score(self, name: str, items: Sequence[ModelItem]) -> list[ModelOutcome]:
         if name not in self.backends:
             raise UnknownModel(name, list(self.backends))
-        prepared = await asyncio.to_thread(self.backends[name].prepare, items)
+        prepared = await asyncio.to_thread(self._prepare, self.backends[name], items)
         ready = [p for p in prepared if isinstance(p, Prepared)]
         outcomes = iter(await self.batchers[name].submit(ready) if ready else [])
         return [next(outcomes) if isinstance(p, Prepared) else p for p in prepared]

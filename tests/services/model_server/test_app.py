@@ -67,3 +67,20 @@ def test_bad_requests_name_the_problem(client: httpx.Client, path: str, body: di
     response = client.post(path, json=body)
     assert response.status_code == status
     assert needle in response.text
+
+
+def test_concurrent_requests_each_get_their_own_scores(tiny_server: str, reward_path: Path) -> None:
+    """Many requests in flight share passes; every item's score still comes back to its own request."""
+    import asyncio
+
+    requests = [[{"prompt": f"request {r}", "response": "answer " * (1 + (r * 7 + i * 3) % 11)} for i in range(1 + r % 4)] for r in range(12)]
+
+    async def send_all() -> list[list[float]]:
+        async with httpx.AsyncClient(base_url=tiny_server, timeout=120) as client:
+            responses = await asyncio.gather(*(client.post("/v1/models/helpfulness/score", json={"items": items}) for items in requests))
+        return [[r["score"] for r in response.json()["results"]] for response in responses]
+
+    direct = RewardBackend(reward_path, max_length=MAX_LENGTH)
+    expected = [[direct.forward(direct.prepare([ModelItem(**i)]))[0].score for i in items] for items in requests]  # type: ignore[arg-type]
+    for got, want in zip(asyncio.run(send_all()), expected, strict=True):
+        assert got == pytest.approx(want, abs=1e-4)
