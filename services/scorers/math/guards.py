@@ -5,7 +5,8 @@ so no in-process timer can stop it (the worker pool kills the process, but only 
 These checks are linear scans of the text, and they are deliberately coarse: a refused answer is
 `unscorable` (never graded), and no answer in MATH-500 or GSM8K comes near the limits.
 
-Limits (why): length (parsing cost is superlinear); brace depth (the LaTeX parser recurses);
+Limits (why): length and the number of `^` (the LaTeX parser costs ~10 ms per power, more per
+nesting level); brace depth (the LaTeX parser recurses);
 digits per number (big-integer arithmetic and printing); power towers deeper than `a^{b^{c}}` and
 numeric exponents above 10^4 (`2^{10^6}`); factorials, binomials and the like of anything that is
 not a small integer; sums, products, integrals and limits (unbounded work, never a final answer).
@@ -16,9 +17,10 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["MAX_BRACE_DEPTH", "MAX_DIGITS", "MAX_EXPONENT", "MAX_FACTORIAL", "refusal"]
+__all__ = ["MAX_BRACE_DEPTH", "MAX_DIGITS", "MAX_EXPONENT", "MAX_FACTORIAL", "MAX_POWERS", "refusal"]
 
-MAX_BRACE_DEPTH = 10  # sympy's LaTeX parser slows by ~0.1 s per bare level; MATH-500 golds nest 2 deep
+MAX_BRACE_DEPTH = 8  # sympy's LaTeX parser slows by ~0.1 s per bare level; MATH-500 golds nest 2 deep
+MAX_POWERS = 40  # ~10 ms of parsing per `^`; MATH-500's longest polynomial gold has 7
 MAX_DIGITS = 400
 MAX_EXPONENT = 10_000
 MAX_FACTORIAL = 5_000
@@ -45,6 +47,9 @@ def refusal(text: str, *, max_chars: int) -> str | None:
     longest = max((len(m) for m in _NUMBER.findall(text)), default=0)
     if longest > MAX_DIGITS:
         return f"a number has {longest} digits, over the {MAX_DIGITS} limit"
+    powers = text.count("^")
+    if powers > MAX_POWERS:
+        return f"{powers} powers, over the {MAX_POWERS} limit"
     if _BIG_OPERATORS.search(text):
         return "sums, products, integrals, limits and Gamma are not evaluated"
     for why in (_power_refusal(text), _factorial_refusal(text), _binomial_refusal(text)):

@@ -27,7 +27,8 @@ PARAMS = MathParams()
         pytest.param(r"\sum_{k=1}^{n} k^2", "sums", id="sum-operator"),
         pytest.param("1" * 100_000, "characters", id="100k-characters"),
         pytest.param("{" * 5000 + "1" + "}" * 5000, "characters", id="5000-nested-braces"),
-        pytest.param("(" * 11 + "x" + ")" * 11, "nest", id="11-nested-parens"),
+        pytest.param("(" * 9 + "x" + ")" * 9, "nest", id="9-nested-parens"),
+        pytest.param("x^2" * 41, "powers", id="41-powers"),
         pytest.param("7" * 500, "digits", id="500-digit-number"),
     ],
 )
