@@ -53,6 +53,8 @@ class MiniLMEncoder:
         path = path or default_encoder_path()
         self.device = device or torch.device("cpu")
         self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        # we cut texts into windows ourselves: the whole text is tokenized first, on purpose
+        self.tokenizer.model_max_length = 1 << 30
         self.model = AutoModel.from_pretrained(str(path), local_files_only=True).to(self.device).eval()
         self.dim = int(self.model.config.hidden_size)
         self._cls, self._sep = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
