@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sandbox.executors import ExecutorFailed, ExecutorPool, PoolSaturated
 from sandbox.metrics import SandboxMetrics
 from sandbox.models import ErrorBody, JudgeRequest, JudgeResult, RunRequest, RunResult
-from sandbox.runner import LimitTooHigh, Runner
+from sandbox.runner import InvalidRequest, Runner
 from sandbox.settings import SandboxSettings
 
 
@@ -166,7 +166,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def too_large(request: Request, exc: RequestTooLarge) -> JSONResponse:
         return _error(413, "request_too_large", str(exc))
 
-    async def limit_too_high(request: Request, exc: LimitTooHigh) -> JSONResponse:
+    async def invalid_request(request: Request, exc: InvalidRequest) -> JSONResponse:
         return _error(422, "invalid_request", str(exc))
 
     async def saturated(request: Request, exc: PoolSaturated) -> JSONResponse:
@@ -179,7 +179,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(RequestValidationError, invalid)  # type: ignore[arg-type]
     app.add_exception_handler(RequestTooLarge, too_large)  # type: ignore[arg-type]
-    app.add_exception_handler(LimitTooHigh, limit_too_high)  # type: ignore[arg-type]
+    app.add_exception_handler(InvalidRequest, invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(PoolSaturated, saturated)  # type: ignore[arg-type]
     app.add_exception_handler(ExecutorFailed, executor_failed)  # type: ignore[arg-type]
 

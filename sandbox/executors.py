@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from abc import ABC, abstractmethod
 import json
 import logging
 import math
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,29 +61,38 @@ def python_prefix(python: str) -> str:
     return out.stdout.strip()
 
 
-class Slot:
-    """One executor process and its pipes; used by one execution at a time."""
+class Slot(ABC):
+    """One executor and its control channel; used by one execution at a time.
 
-    def __init__(self, index: int, config: dict[str, Any], python: str) -> None:
+    Subclasses start the executor and open the channel: `ProcessSlot` (a local process in its own
+    namespaces, the default) and `containers.ContainerSlot` (a container through the Docker API).
+    """
+
+    def __init__(self, index: int) -> None:
         self.index = index
-        self.config = config
-        self.python = python
-        self.process: asyncio.subprocess.Process | None = None
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
         self.seccomp = False
 
+    @abstractmethod
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Start the executor; return its channel."""
+
+    @abstractmethod
+    async def _close(self) -> None:
+        """Stop the executor for good (kill, remove)."""
+
+    @abstractmethod
+    def _running(self) -> bool: ...
+
     async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            self.python, "-I", "-S", str(ZYGOTE), json.dumps(self.config),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            env={"LANG": "C.UTF-8"}, limit=1 << 20,
-        )
-        assert self.process.stdout is not None
         try:
-            line = await asyncio.wait_for(self.process.stdout.readline(), START_TIMEOUT_S)
+            self.reader, self.writer = await self._open()
+            line = await asyncio.wait_for(self.reader.readline(), START_TIMEOUT_S)
             header, _ = protocol.split_header(line)
-        except (asyncio.TimeoutError, ValueError) as exc:
+        except (OSError, asyncio.TimeoutError, ValueError) as exc:
             await self.stop()
-            raise ExecutorFailed(f"executor {self.index} did not start (isolation refused?)") from exc
+            raise ExecutorFailed(f"executor {self.index} did not start (isolation refused?): {exc!r}") from exc
         if not header.get("ready"):
             await self.stop()
             raise ExecutorFailed(f"executor {self.index} did not start: {header}")
@@ -89,28 +100,22 @@ class Slot:
 
     @property
     def alive(self) -> bool:
-        return self.process is not None and self.process.returncode is None
+        return self.reader is not None and not self.reader.at_eof() and self._running()
 
     async def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None:
-            return
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(process.wait(), 10)
+            await self._close()
+        self.reader = self.writer = None
 
     async def execute(self, header: dict[str, Any], blobs: protocol.Blobs) -> tuple[dict[str, Any], protocol.Blobs]:
-        process = self.process
-        if process is None or process.returncode is not None:
+        reader, writer = self.reader, self.writer
+        if reader is None or writer is None or not self._running():
             raise ExecutorFailed(f"executor {self.index} is not running")
-        assert process.stdin is not None and process.stdout is not None
         timeout = float(header["limits"]["wall_s"]) + REPLY_MARGIN_S
         try:
-            process.stdin.write(protocol.encode(header, blobs))
-            await process.stdin.drain()
-            return await asyncio.wait_for(self._read_reply(process.stdout), timeout)
+            writer.write(protocol.encode(header, blobs))
+            await writer.drain()
+            return await asyncio.wait_for(self._read_reply(reader), timeout)
         except (asyncio.TimeoutError, ConnectionError, EOFError, ValueError, asyncio.IncompleteReadError) as exc:
             raise ExecutorFailed(f"executor {self.index} failed: {type(exc).__name__}: {exc}") from exc
 
@@ -124,6 +129,42 @@ class Slot:
         if "error" in header:
             raise ExecutorFailed(f"executor error: {header['error']}")
         return header, blobs
+
+
+class ProcessSlot(Slot):
+    """The default backend: `sandbox/zygote.py` as a local process that isolates itself."""
+
+    def __init__(self, index: int, config: dict[str, Any], python: str) -> None:
+        super().__init__(index)
+        self.config = config
+        self.python = python
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def _open(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        self.process = await asyncio.create_subprocess_exec(
+            self.python, "-I", "-S", str(ZYGOTE), json.dumps(self.config),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            env={"LANG": "C.UTF-8"}, limit=1 << 20,
+        )
+        assert self.process.stdout is not None and self.process.stdin is not None
+        return self.process.stdout, self.process.stdin
+
+    def _running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    def kill(self) -> None:
+        """Kill the executor process (fault injection in tests; the pool restarts it)."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+
+    async def _close(self) -> None:
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+        await asyncio.wait_for(process.wait(), 10)
 
 
 class ExecutorPool:
@@ -140,6 +181,7 @@ class ExecutorPool:
         self.restarts = 0
         self._mean_run_s = 0.01
         self._restarting: set[asyncio.Task[None]] = set()
+        self._closers: list[Callable[[], Awaitable[None]]] = []
         self.started = False
 
     def _config(self, index: int) -> dict[str, Any]:
@@ -159,8 +201,15 @@ class ExecutorPool:
         }
 
     async def start(self) -> None:
-        self._root = tempfile.mkdtemp(prefix="rewardstack-sandbox-root-")
-        self._slots = [Slot(i, self._config(i), self.python) for i in range(self.settings.slots)]
+        if self.settings.backend == "containers":
+            from sandbox.containers import ContainerBackend
+
+            backend = ContainerBackend(self.settings)
+            self._closers.append(backend.close)
+            self._slots = list(await backend.slots())
+        else:
+            self._root = tempfile.mkdtemp(prefix="rewardstack-sandbox-root-")
+            self._slots = [ProcessSlot(i, self._config(i), self.python) for i in range(self.settings.slots)]
         await asyncio.gather(*(slot.start() for slot in self._slots))
         for slot in self._slots:
             self._idle.put_nowait(slot)
@@ -170,6 +219,8 @@ class ExecutorPool:
         for task in list(self._restarting):
             task.cancel()
         await asyncio.gather(*(slot.stop() for slot in self._slots), return_exceptions=True)
+        for close in self._closers:
+            await close()
         if self._root:
             shutil.rmtree(self._root, ignore_errors=True)
 

@@ -38,8 +38,9 @@ COMPILE_OUTPUT_BYTES = 256 * 1024
 COMPILE_PROCESSES = 16
 
 
-class LimitTooHigh(ValueError):
-    """A requested limit above the service's ceiling; `field` names it (answered 422)."""
+class InvalidRequest(ValueError):
+    """A request this service cannot serve as asked (a limit above its ceiling, a language its
+    backend lacks); `field` names the part to change. Answered 422."""
 
     def __init__(self, field: str, detail: str) -> None:
         self.field = field
@@ -107,25 +108,31 @@ class Runner:
         self.pool = pool
         self.metrics = metrics
         self.compiled = compiled_languages(settings)
+        self.languages = set(settings.container_languages) if settings.backend == "containers" else {"python", *self.compiled}
         self.cache = CompiledCache(settings.compiled_cache_mb * 1024 * 1024)
         self._compiling: dict[str, asyncio.Future[CompileOutcome]] = {}
 
     # --- limits ---------------------------------------------------------------------------------
 
+    def check_language(self, language: str) -> None:
+        if language not in self.languages:
+            raise InvalidRequest("language", f"{language!r} is not available on this sandbox (backend {self.settings.backend}); "
+                                             f"available: {', '.join(sorted(self.languages))}")
+
     def resolve_limits(self, limits: Limits) -> RunLimits:
         s = self.settings
         cpu_s = limits.cpu_s if limits.cpu_s is not None else s.default_cpu_s
         if cpu_s > s.max_cpu_s:
-            raise LimitTooHigh("limits.cpu_s", f"at most {s.max_cpu_s:g}")
+            raise InvalidRequest("limits.cpu_s", f"at most {s.max_cpu_s:g}")
         wall_s = limits.wall_s if limits.wall_s is not None else (s.default_wall_s or 3 * cpu_s + 2)
         if wall_s > s.max_wall_s:
-            raise LimitTooHigh("limits.wall_s", f"at most {s.max_wall_s:g}")
+            raise InvalidRequest("limits.wall_s", f"at most {s.max_wall_s:g}")
         memory_mb = limits.memory_mb if limits.memory_mb is not None else s.default_memory_mb
         if memory_mb > s.max_memory_mb:
-            raise LimitTooHigh("limits.memory_mb", f"at most {s.max_memory_mb}")
+            raise InvalidRequest("limits.memory_mb", f"at most {s.max_memory_mb}")
         output_kb = limits.output_kb if limits.output_kb is not None else s.default_output_kb
         if output_kb > s.max_output_kb:
-            raise LimitTooHigh("limits.output_kb", f"at most {s.max_output_kb}")
+            raise InvalidRequest("limits.output_kb", f"at most {s.max_output_kb}")
         return RunLimits(cpu_s, max(wall_s, cpu_s), memory_mb, output_kb * 1024)
 
     # --- compile --------------------------------------------------------------------------------
@@ -201,6 +208,7 @@ class Runner:
     # --- /v1/run --------------------------------------------------------------------------------
 
     async def run(self, request: RunRequest) -> RunResult:
+        self.check_language(request.language)
         limits = self.resolve_limits(request.limits)
         self.pool.admit(1 if request.language == "python" else 2)
         binary = None
@@ -230,6 +238,7 @@ class Runner:
     # --- /v1/judge ------------------------------------------------------------------------------
 
     async def judge(self, request: JudgeRequest) -> JudgeResult:
+        self.check_language(request.language)
         limits = self.resolve_limits(request.limits)
         compiled = request.language != "python"
         self.pool.admit(len(request.tests) + int(compiled))

@@ -17,7 +17,14 @@ class SandboxSettings(BaseSettings):
 
     host: str = Field(default="127.0.0.1", description="Bind address. Loopback unless told otherwise.")
     port: int = Field(default=8100, ge=0, le=65535)
-    backend: Literal["namespaces"] = Field(default="namespaces", description="How executions are isolated.")
+    backend: Literal["namespaces", "containers"] = Field(
+        default="namespaces",
+        description="namespaces: local executors in their own Linux namespaces; containers: warm containers via the Docker API.",
+    )
+    docker_host: str | None = Field(default=None, description="Docker Engine API for the containers backend; default DOCKER_HOST (podman: unix:///run/podman/podman.sock).")
+    container_image: str = Field(default="docker.io/library/python:3.11-slim", description="Image of the containers backend; needs python3 (and g++/gcc for C/C++).")
+    container_python: str = Field(default="python3", description="Interpreter inside the container image.")
+    container_languages: tuple[str, ...] = Field(default=("python",), description="Languages the container image can run.")
 
     # executors
     slots: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=512,

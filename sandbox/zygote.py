@@ -10,6 +10,11 @@ only. Start-up, once per slot:
 2. fork the executor proper, pid 1 of the new pid namespace, which builds the private read-only
    root (`isolation.build_root`), imports the common modules, and serves.
 
+With the container backend (`sandbox/containers.py`) the container is the isolation: this module
+is sent over the control socket and run by the container's own interpreter (`main_container`),
+already an unprivileged uid in its own namespaces with a read-only root; the executor is the
+container's pid 1 and wipes the container's `/tmp` instead of remounting it.
+
 Per execution the executor mounts a fresh scratch tmpfs, forks, and the child drops to the
 unprivileged uid under rlimits and seccomp before running the program (a Python program in the
 already warm interpreter; a compiled one through `fexecve` of a memfd). The executor reads the
@@ -114,7 +119,16 @@ class Executor:
                 __import__(module)
             except ImportError:
                 pass
-        isolation.build_root(
+        self.in_container = config.get("backend") == "containers"
+        if not self.in_container:
+            self._build_root(config)
+        # Nothing of the service stays importable: its source tree is no longer mounted anyway.
+        sys.path[:] = [p for p in sys.path if os.path.isdir(p)]
+        _warm_up()
+        self.env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
+
+    def _build_root(self, config: dict[str, Any]) -> None:
+        self.isolation.build_root(
             config["root"],
             config["ro_paths"],
             etc_files={
@@ -124,16 +138,15 @@ class Executor:
                 "hosts": "127.0.0.1 localhost sandbox\n",
             },
         )
-        # Nothing of the service stays importable: its source tree is no longer mounted anyway.
-        sys.path[:] = [p for p in sys.path if os.path.isdir(p)]
-        _warm_up()
-        self.env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
 
     # --- one execution ---------------------------------------------------------------------------
 
     def execute(self, header: dict[str, Any], blobs: dict[str, bytes]) -> tuple[dict[str, Any], dict[str, bytes]]:
         limits = header["limits"]
-        self.isolation.mount_scratch("/tmp", int(self.config["scratch_mb"]), self.uid, self.uid)
+        if self.in_container:
+            _wipe("/tmp")
+        else:
+            self.isolation.mount_scratch("/tmp", int(self.config["scratch_mb"]), self.uid, self.uid)
         os.chdir("/tmp")
         for name, data in blobs.items():
             if name.startswith("file:"):
@@ -284,6 +297,10 @@ class Executor:
                 os.closerange(4, 5)  # ignores a closed fd
             os.closerange(6, 1 << 16)
             os.setsid()
+            if self.in_container:
+                # Under the container's memory limit the kernel must pick the run, never us.
+                with open("/proc/self/oom_score_adj", "w") as f:
+                    f.write("1000")
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             self.isolation.apply_run_limits(
@@ -312,11 +329,29 @@ class Executor:
         harness.run_python(header, blobs, self.env)
 
 
-def serve(executor: Executor) -> None:
+def _wipe(path: str) -> None:
+    """Empty a directory the previous run may have left in any state (its files, its chmod 000 dirs)."""
+    import shutil
+
+    for root, dirs, _ in os.walk(path):
+        for name in dirs:
+            try:
+                os.chmod(os.path.join(root, name), 0o700, follow_symlinks=False)
+            except OSError:
+                pass
+    for entry in os.scandir(path):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(entry.path)
+            except OSError:
+                pass
+
+
+def serve(executor: Executor, channel_in: Any, channel_out: Any) -> None:
     from sandbox import protocol
 
-    channel_in = os.fdopen(0, "rb", buffering=_CHUNK)
-    channel_out = os.fdopen(1, "wb", buffering=0)
     while True:
         message = protocol.read_message(channel_in)
         if message is None:
@@ -327,6 +362,7 @@ def serve(executor: Executor) -> None:
         except Exception as exc:  # noqa: BLE001 - the service turns this into sandbox_error
             reply, out = {"error": f"{type(exc).__name__}: {exc}"}, {}
         channel_out.write(protocol.encode(reply, out))
+        channel_out.flush()
 
 
 def main() -> None:
@@ -337,8 +373,24 @@ def main() -> None:
     _boot_namespaces(config)
     executor = Executor(config)
     sys.stdout.flush()
-    os.write(1, b'{"ready":true,"seccomp":%s,"blobs":{}}\n' % (b"true" if executor.seccomp.available else b"false"))
-    serve(executor)
+    os.write(1, _ready(executor))
+    serve(executor, os.fdopen(0, "rb", buffering=_CHUNK), os.fdopen(1, "wb", buffering=0))
+
+
+def _ready(executor: Executor) -> bytes:
+    return b'{"ready":true,"seccomp":%s,"blobs":{}}\n' % (b"true" if executor.seccomp.available else b"false")
+
+
+def main_container(config: dict[str, Any], channel: Any, channel_in: Any) -> None:
+    """Entry point inside a container: serve over the control socket the bootstrap connected."""
+    import socket
+
+    assert isinstance(channel, socket.socket)
+    executor = Executor(config)
+    channel_out = channel.makefile("wb")
+    channel_out.write(_ready(executor))
+    channel_out.flush()
+    serve(executor, channel_in, channel_out)
 
 
 if __name__ == "__main__":

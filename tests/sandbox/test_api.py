@@ -200,7 +200,7 @@ def test_executor_killed_midrun_is_sandbox_error_then_recovers() -> None:
                 await asyncio.sleep(0.5)
                 while app.state.pool.running == 0:
                     await asyncio.sleep(0.05)
-                app.state.pool._slots[0].process.kill()
+                app.state.pool._slots[0].kill()
                 result = (await slow).json()
                 assert result["verdict"] == "sandbox_error", result
                 deadline = time.monotonic() + 60

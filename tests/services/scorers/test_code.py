@@ -131,8 +131,7 @@ def test_sandbox_failure_is_error_never_zero() -> None:
             while app.state.pool.running == 0:
                 await asyncio.sleep(0.05)
             for slot in app.state.pool._slots:
-                if slot.process is not None:
-                    slot.process.kill()
+                slot.kill()
             [scored] = await task
             return scored
 
