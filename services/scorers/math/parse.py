@@ -300,27 +300,19 @@ def _relation(s: str) -> Answer | None:
         raise ParseError(f"incomplete relation: {s[:40]!r}")
     if ops == ["="] and re.fullmatch(r"[A-Za-z]", pieces[0].strip()) and ("\\pm" in pieces[1] or "\\mp" in pieces[1]):
         return _plus_minus(pieces[1].strip())  # `x = \pm 2`: the roots
-    exprs = [_to_expr(p) for p in pieces]
-    if len(ops) == 1:
-        return Relation(exprs[0], ops[0], exprs[1], source=s)
-    if len(ops) == 2 and ops[0] in ("<", "<=") and ops[1] in ("<", "<="):
-        return Interval(_scalar_of(pieces[0], exprs[0]), _scalar_of(pieces[2], exprs[2]), ops[0] == "<=", ops[1] == "<=")
-    if len(ops) == 2 and ops[0] in (">", ">=") and ops[1] in (">", ">="):
-        return Interval(_scalar_of(pieces[2], exprs[2]), _scalar_of(pieces[0], exprs[0]), ops[1] == ">=", ops[0] == ">=")
-    if all(o == "=" for o in ops):
-        # `x = 2 + 3 = 5`: a worked chain; the last side is the answer.
-        return Relation(exprs[0], "=", exprs[-1], source=s)
+    variable_between = len(ops) == 2 and re.fullmatch(r"\s*[A-Za-z]\s*", pieces[1]) is not None
+    if variable_between and set(ops) <= {"<", "<="}:
+        return Interval(parse_scalar(pieces[0]), parse_scalar(pieces[2]), ops[0] == "<=", ops[1] == "<=")
+    if variable_between and set(ops) <= {">", ">="}:
+        return Interval(parse_scalar(pieces[2]), parse_scalar(pieces[0]), ops[1] == ">=", ops[0] == ">=")
+    if len(ops) == 1 or all(o == "=" for o in ops):
+        # `x = 2 + 3 = 5`: a worked chain; its ends are the relation.
+        return Relation(_to_expr(pieces[0]), ops[0], _to_expr(pieces[-1]), source=s)
     raise ParseError(f"relation chain not understood: {s[:40]!r}")
 
 
 def _to_expr(piece: str) -> object:
-    scalar = parse_scalar(piece)
-    return scalar_expr(scalar)
-
-
-def _scalar_of(piece: str, expr: object) -> Scalar:
-    scalar = parse_scalar(piece)
-    return scalar if scalar.exact is not None else Scalar(expr=expr, decimal_places=scalar.decimal_places, source=piece)
+    return scalar_expr(parse_scalar(piece))
 
 
 def scalar_expr(scalar: Scalar) -> object:
