@@ -20,7 +20,7 @@ import torch
 
 from services.model_server.backends.base import Backend, Prepared, TemplateEncoder
 from services.model_server.backends.reward import load_tokenizer
-from services.model_server.backends.tensors import pad, pick_device
+from services.model_server.backends.tensors import dtype_kwargs, last_logits_kwargs, pad, pick_device
 from services.model_server.schema import ModelItem, ModelOutcome
 
 SCALE = "P(safe) in [0, 1] from the guard's label-token probabilities; 1.0 safe, 0.0 unsafe"
@@ -55,11 +55,12 @@ class GuardBackend(Backend):
         self.encoder = TemplateEncoder(self.tokenizer, add_generation_prompt=True, suffix=response_prefix)
         self.label_ids = resolve_label_tokens(self.encoder, labels)
         self.pad_id = int(self.tokenizer.pad_token_id)
-        self.model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, dtype=dtype).to(device).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(str(path), local_files_only=True, **dtype_kwargs(dtype)).to(device).eval()
         self.device, self.dtype, self.max_length, self.scale = str(device), str(dtype).removeprefix("torch."), max_length, SCALE
         self._torch_device = device
         self._classes = list(self.label_ids)
         self._ids = torch.tensor([self.label_ids[c] for c in self._classes], device=device)
+        self._keep_last = last_logits_kwargs(self.model)
 
     def prepare(self, items: Sequence[ModelItem]) -> list[Prepared | ModelOutcome]:
         return self.encoder.prepare(items, self.max_length)
@@ -67,11 +68,11 @@ class GuardBackend(Backend):
     @torch.inference_mode()
     def forward(self, batch: Sequence[Prepared]) -> list[ModelOutcome]:
         # Left padding puts every row's read position last, so only one position's logits are
-        # computed (logits_to_keep=1; the full [batch, length, vocab] tensor would be gigabytes).
+        # computed where the model allows it (the full [batch, length, vocab] tensor can be gigabytes).
         # Explicit position ids keep a padded row identical to the same row unpadded.
         input_ids, mask = pad([p.payload for p in batch], self.pad_id, left=True, device=self._torch_device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=1).logits
+        logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, **self._keep_last).logits
         last = logits[:, -1, :].float()
         label_logits = last[:, self._ids]
         probs = label_logits.softmax(-1).cpu()

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from services.model_server.backends.base import Backend, Prepared, TemplateEncoder
-from services.model_server.backends.tensors import pad, pick_device
+from services.model_server.backends.tensors import dtype_kwargs, pad, pick_device
 from services.model_server.schema import ModelItem, ModelOutcome
 
 SCALE = "the reward model's raw logit: unbounded real, higher is more preferred; compare only within one model"
@@ -38,7 +38,7 @@ class RewardBackend(Backend):
         device, dtype = pick_device()
         self.tokenizer = load_tokenizer(path)
         self.encoder = TemplateEncoder(self.tokenizer, add_generation_prompt=False)
-        model = AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True, dtype=dtype)
+        model = AutoModelForSequenceClassification.from_pretrained(str(path), local_files_only=True, **dtype_kwargs(dtype))
         if model.config.num_labels != 1:
             raise ValueError(f"{path}: a reward model has one label; this one has {model.config.num_labels}")
         self.pad_id = int(self.tokenizer.pad_token_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import torch
@@ -13,6 +14,25 @@ def pick_device() -> tuple[torch.device, torch.dtype]:
     if torch.cuda.is_available():
         return torch.device("cuda"), torch.bfloat16
     return torch.device("cpu"), torch.float32
+
+
+def dtype_kwargs(dtype: torch.dtype) -> dict[str, torch.dtype]:
+    """`from_pretrained`'s dtype argument: `dtype` since transformers 4.56, `torch_dtype` before
+    (an unknown keyword would be ignored and the model silently loaded in fp32)."""
+    import transformers
+
+    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
+    return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
+
+
+def last_logits_kwargs(model: torch.nn.Module) -> dict[str, int]:
+    """Ask a causal LM for the last position's logits only: `logits_to_keep` (transformers >= 4.50)
+    or `num_logits_to_keep` (4.45-4.49); nothing where the model has neither."""
+    parameters = inspect.signature(model.forward).parameters
+    for name in ("logits_to_keep", "num_logits_to_keep"):
+        if name in parameters:
+            return {name: 1}
+    return {}
 
 
 def pad(
