@@ -70,6 +70,7 @@ class DynamicBatcher:
         self.stats = BatcherStats()
         self._queue: asyncio.Queue[_Waiting] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._inflight: list[_Waiting] = []  # taken from the queue, not answered yet
 
     async def __aenter__(self) -> DynamicBatcher:
         self._task = asyncio.create_task(self._run(), name=f"batcher-{self.backend.kind}")
@@ -82,8 +83,10 @@ class DynamicBatcher:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        left = list(self._inflight)
         while not self._queue.empty():
-            waiting = self._queue.get_nowait()
+            left.append(self._queue.get_nowait())
+        for waiting in left:
             if not waiting.future.done():
                 waiting.future.set_exception(RuntimeError("the model server is shutting down"))
 
@@ -106,7 +109,8 @@ class DynamicBatcher:
         """Wait for work, then gather until the token budget or the oldest item's wait runs out."""
         loop = asyncio.get_running_loop()
         first = await self._queue.get()
-        taken, tokens = [first], first.prepared.length
+        taken = self._inflight = [first]  # visible to __aexit__ from here on
+        tokens = first.prepared.length
         deadline = first.enqueued_at + self.config.max_wait_ms / 1000
         while tokens < self.config.flush_tokens:
             if self._queue.empty():

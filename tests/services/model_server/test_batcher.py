@@ -93,3 +93,18 @@ def test_a_failed_pass_fails_its_items_and_the_batcher_keeps_serving() -> None:
                 assert [o.score for o in outcomes] == [1.0]
 
     asyncio.run(scenario())
+
+
+def test_shutdown_fails_waiting_requests_instead_of_leaving_them_hanging() -> None:
+    backend = Exploding()
+
+    async def scenario() -> None:
+        with ThreadPoolExecutor(1) as executor:
+            batcher = DynamicBatcher(backend, BatchingConfig(max_wait_ms=10_000, flush_tokens=1_000), executor)
+            async with batcher:
+                pending = asyncio.ensure_future(batcher.submit(backend.prepare([ModelItem(response="wait")])))  # type: ignore[arg-type]
+                await asyncio.sleep(0.05)  # taken by the collector, which waits for company
+            with pytest.raises(RuntimeError, match="shutting down"):
+                await pending
+
+    asyncio.run(scenario())
