@@ -5,3 +5,6 @@ from services.scorers import builtin  # noqa: F401  (imports every CPU scorer mo
 from services.scorers.language import load_model
 
 load_model()
+from services.scorers.math.symbolic import warm_up
+
+warm_up()  # sympy imported and its parser built once, not on each worker's first symbolic answer
