@@ -150,7 +150,9 @@ def build_root(
         mount(device, _mkdirs_for(root, device, is_file=True), None, MS_BIND)
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{root}/dev/{name}")
-    os.makedirs(root + "/dev/shm", mode=0o1777, exist_ok=True)
+    # POSIX shared memory and semaphores (multiprocessing) live in the run's scratch, so they are
+    # private to the run and wiped with it.
+    os.symlink("/tmp", root + "/dev/shm")
     os.makedirs(root + "/etc", exist_ok=True)
     for name, text in (etc_files or {}).items():
         with open(f"{root}/etc/{name}", "w") as f:

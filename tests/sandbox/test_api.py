@@ -211,3 +211,19 @@ def test_executor_killed_midrun_is_sandbox_error_then_recovers() -> None:
                 assert again.json()["stdout"] == "5\n"
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("code", "stdout"),
+    [
+        pytest.param("from multiprocessing import Pool\nwith Pool(2) as p:\n    print(p.map(abs, [-1, -2]))\n", "[1, 2]\n", id="multiprocessing"),
+        pytest.param("import sys\nsys.setrecursionlimit(10**6)\ndef f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\nprint(f(50000))\n",
+                     "50000\n", id="deep-recursion"),
+        pytest.param("import subprocess\nprint(subprocess.run(['python3', '-c', 'print(7)'], capture_output=True).stdout)\n",
+                     "b'7\\n'\n", id="subprocess"),
+        pytest.param("import tempfile, os\nd = tempfile.mkdtemp()\nprint(d.startswith('/tmp/'), os.getcwd())\n", "True /tmp\n", id="tempfile"),
+    ],
+)
+def test_common_runtime_features_work(client: httpx.Client, code: str, stdout: str) -> None:
+    result = run(client, code)
+    assert (result["status"], result["stdout"]) == ("ok", stdout), result

@@ -141,7 +141,7 @@ def test_sandbox_failure_is_error_never_zero() -> None:
 
 
 def test_deadline_is_timeout(sandbox_url: str) -> None:
-    sleepy = Sample("```python\nimport time\ntime.sleep(5)\n```", {"tests": [{"input": "", "output": ""}], "limits": {"wall_s": 10}})
+    sleepy = Sample("```python\nimport time\ntime.sleep(2)\n```", {"tests": [{"input": "", "output": ""}], "limits": {"wall_s": 10}})
     [scored] = score(sandbox_url, [sleepy], ScoringContext(task_deadline_s=0.5))
     assert scored.status is Status.TIMEOUT and scored.value is None
 
