@@ -284,6 +284,27 @@ class SeccompFilter:
             raise IsolationError(-result, f"seccomp_load: {os.strerror(-result)}")
 
 
+_IPC_RMID = 0
+_libc.shmctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+_libc.semctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+_libc.msgctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+
+
+def remove_sysv_ipc() -> None:
+    """Remove every SysV shared memory segment, semaphore set and message queue we may remove
+    (where a run cannot get a namespace of its own: the container backend)."""
+    removers = {"shm": lambda i: _libc.shmctl(i, _IPC_RMID, None), "sem": lambda i: _libc.semctl(i, 0, _IPC_RMID),
+                "msg": lambda i: _libc.msgctl(i, _IPC_RMID, None)}
+    for kind, remove in removers.items():
+        try:
+            with open(f"/proc/sysvipc/{kind}") as table:
+                rows = table.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            remove(int(row.split()[1]))
+
+
 def set_hostname(name: str) -> None:
     raw = name.encode()
     _check(_libc.sethostname(raw, len(raw)), "sethostname")

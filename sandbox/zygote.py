@@ -177,6 +177,8 @@ class Executor:
         outcome, streams, status, usage = self._supervise(pid, limits, started, out_r, err_r, rep_r)
         wall_ms = (time.monotonic() - started) * 1000
         self._kill_and_reap_all()
+        if self.in_container:
+            self.isolation.remove_sysv_ipc()  # the container's IPC namespace outlives the run
         self._drain(streams, limits)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_ms = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000
@@ -311,6 +313,10 @@ class Executor:
                 open_files=int(self.config["open_files"]),
                 stack_mb=int(self.config["stack_mb"]),
             )
+            if not self.in_container:
+                # SysV IPC objects outlive their processes: a fresh IPC namespace per run keeps a
+                # run's segments, semaphores and queues from the next run in this slot.
+                self.isolation.unshare(self.isolation.CLONE_NEWIPC)
             self.isolation.drop_privileges(self.uid, self.uid)
             self.seccomp.load()
             os.write(5, b"k")

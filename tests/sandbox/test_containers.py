@@ -109,6 +109,12 @@ def test_control_socket_is_gone(client: httpx.Client) -> None:
     assert run(client, "import os\nprint(os.listdir('/run/rewardstack'))")["stdout"] == "[]\n"
 
 
+def test_sysv_ipc_is_removed_between_runs(client: httpx.Client) -> None:
+    shmget = "import ctypes\nprint(ctypes.CDLL(None).shmget(0x5EC, 4096, {flags}))"
+    assert run(client, shmget.format(flags="0o1666"))["stdout"] != "-1\n"
+    assert {run(client, shmget.format(flags="0o666"))["stdout"] for _ in range(2 * SLOTS)} == {"-1\n"}
+
+
 def test_scratch_is_wiped_between_runs(client: httpx.Client) -> None:
     run(client, "import os\nos.makedirs('/tmp/a/b')\nopen('/tmp/a/b/f', 'w').write('x')\nos.chmod('/tmp/a', 0)\n")
     listings = {run(client, "import os\nprint(os.listdir('/tmp'))")["stdout"] for _ in range(2 * SLOTS)}

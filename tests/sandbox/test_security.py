@@ -206,3 +206,19 @@ def test_program_cannot_forge_a_sandbox_error(client: httpx.Client) -> None:
     assert result["verdict"] == "runtime_error", result
     try_fd5 = judge(client, code="import os\nos.write(5, b'k')\n", tests=[{"output": "1"}])
     assert try_fd5["verdict"] == "runtime_error" and "Bad file descriptor" in try_fd5["tests"][0]["detail"]
+
+
+def test_sysv_ipc_does_not_survive_the_run(client: httpx.Client) -> None:
+    """SysV IPC objects outlive their processes; the next run in the slot must not find them."""
+    create = _py("""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        print(libc.shmget(0x5EC, 4096, 0o1666) >= 0)  # IPC_CREAT | 0666
+    """)
+    find = _py("""
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        print(libc.shmget(0x5EC, 4096, 0o666))
+    """)
+    assert run(client, create)["stdout"] == "True\n"
+    assert [run(client, find)["stdout"] for _ in range(SLOTS * 2)] == ["-1\n"] * (SLOTS * 2)
