@@ -11,13 +11,16 @@ other tests' verdicts still arrive.
 from __future__ import annotations
 
 import json
+import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.executors import ExecutorFailed, ExecutorPool, PoolSaturated
@@ -25,6 +28,20 @@ from sandbox.metrics import SandboxMetrics
 from sandbox.models import ErrorBody, JudgeRequest, JudgeResult, RunRequest, RunResult
 from sandbox.runner import InvalidRequest, Runner
 from sandbox.settings import SandboxSettings
+
+
+log = logging.getLogger(__name__)
+
+
+def require_token(request: Request) -> None:
+    """Dependency of the /v1 routes: 401 unless the request carries the configured bearer token."""
+    token = request.app.state.settings.api_token
+    if token is None:
+        return
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(given.encode(), token.get_secret_value().encode()):
+        raise HTTPException(401, "missing or wrong bearer token: send `Authorization: Bearer <REWARDSTACK_SANDBOX_API_TOKEN>`",
+                            headers={"WWW-Authenticate": "Bearer"})
 
 
 class RequestTooLarge(Exception):
@@ -113,14 +130,14 @@ def _routes() -> APIRouter:
     router = APIRouter()
 
     @router.post("/v1/run", response_model=RunResult, responses={422: {"model": ErrorBody}, 429: {"model": ErrorBody}},
-                 tags=["sandbox"])
+                 tags=["sandbox"], dependencies=[Depends(require_token)])
     async def run(body: RunRequest, request: Request) -> RunResult:
         """Run one program on one stdin; report how it ended and what it printed."""
         _check_sizes(request.app.state.settings, body.code, [body.stdin], 0)
         return await request.app.state.runner.run(body)
 
     @router.post("/v1/judge", response_model=JudgeResult, responses={422: {"model": ErrorBody}, 429: {"model": ErrorBody}},
-                 tags=["sandbox"])
+                 tags=["sandbox"], dependencies=[Depends(require_token)])
     async def judge(body: JudgeRequest, request: Request) -> JudgeResult:
         """Judge one program on many tests, compiled once; one verdict per test and overall."""
         stdins = [t.input for t in body.tests if hasattr(t, "input")]
@@ -174,6 +191,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(429, "overloaded", f"{exc}; retry after {exc.retry_after_s} s or on another replica",
                       {"Retry-After": str(exc.retry_after_s)})
 
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
     async def executor_failed(request: Request, exc: ExecutorFailed) -> JSONResponse:
         return _error(503, "sandbox_unavailable", str(exc), {"Retry-After": "1"})
 
@@ -182,11 +203,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InvalidRequest, invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(PoolSaturated, saturated)  # type: ignore[arg-type]
     app.add_exception_handler(ExecutorFailed, executor_failed)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: SandboxSettings = app.state.settings
+    if settings.binds_beyond_loopback and settings.api_token is None:
+        log.warning("sandbox serving on %s without REWARDSTACK_SANDBOX_API_TOKEN: anyone who can reach it can run code",
+                    settings.host)
     pool = ExecutorPool(settings)
     app.state.pool = pool
     app.state.runner = Runner(settings, pool, app.state.metrics)

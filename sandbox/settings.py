@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,6 +17,10 @@ class SandboxSettings(BaseSettings):
 
     host: str = Field(default="127.0.0.1", description="Bind address. Loopback unless told otherwise.")
     port: int = Field(default=8100, ge=0, le=65535)
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="When set, /v1 calls need `Authorization: Bearer <token>`; the gateway's code scorer sends the same variable's value.",
+    )
     backend: Literal["namespaces", "containers"] = Field(
         default="namespaces",
         description="namespaces: local executors in their own Linux namespaces; containers: warm containers via the Docker API.",
@@ -65,6 +69,17 @@ class SandboxSettings(BaseSettings):
     max_code_chars: int = Field(default=512 * 1024, ge=1)
     max_stdin_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
     max_tests: int = Field(default=1024, ge=1)
+
+    @field_validator("api_token")
+    @classmethod
+    def _token_not_trivial(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 8:
+            raise ValueError("REWARDSTACK_SANDBOX_API_TOKEN must be at least 8 characters")
+        return value
+
+    @property
+    def binds_beyond_loopback(self) -> bool:
+        return self.host not in {"127.0.0.1", "localhost", "::1"}
 
     @model_validator(mode="after")
     def _coherent(self) -> SandboxSettings:

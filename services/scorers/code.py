@@ -268,23 +268,28 @@ def _detail(response: httpx.Response) -> str:
 async def open_code_scorer(settings: Settings) -> AsyncIterator[CodeScorer]:
     """The `code` scorer for the gateway's lifespan.
 
-    With `settings.sandbox_url` (one URL or several, comma-separated) it calls those replicas;
+    With `settings.sandbox_url` (one URL or several, comma-separated) it calls those replicas,
+    with `REWARDSTACK_SANDBOX_API_TOKEN` as bearer token when set;
     without, it starts the sandbox in this process (its executors are still separate, isolated
     processes) and calls it through `httpx.ASGITransport`. A sandbox that cannot isolate on this
     host fails here, at startup, rather than running code unisolated.
     """
     async with AsyncExitStack() as stack:
         timeout = httpx.Timeout(5.0, read=None)
+        from sandbox.settings import SandboxSettings
+
+        sandbox_settings = SandboxSettings()  # REWARDSTACK_SANDBOX_*: the token, or the embedded sandbox's config
         if settings.sandbox_url:
             urls = [u.strip().rstrip("/") for u in settings.sandbox_url.split(",") if u.strip()]
             limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
-            clients = [await stack.enter_async_context(httpx.AsyncClient(base_url=u, timeout=timeout, limits=limits))
-                       for u in urls]
+            token = sandbox_settings.api_token
+            headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token is not None else {}
+            clients = [await stack.enter_async_context(
+                httpx.AsyncClient(base_url=u, timeout=timeout, limits=limits, headers=headers)) for u in urls]
         else:
             from sandbox.app import create_sandbox_app
-            from sandbox.settings import SandboxSettings
 
-            app = create_sandbox_app(SandboxSettings())
+            app = create_sandbox_app(sandbox_settings)
             await stack.enter_async_context(app.router.lifespan_context(app))
             transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
             clients = [await stack.enter_async_context(

@@ -227,3 +227,21 @@ def test_executor_killed_midrun_is_sandbox_error_then_recovers() -> None:
 def test_common_runtime_features_work(client: httpx.Client, code: str, stdout: str) -> None:
     result = run(client, code)
     assert (result["status"], result["stdout"]) == ("ok", stdout), result
+
+
+def test_bearer_token() -> None:
+    app = create_sandbox_app(sandbox_settings(slots=1, api_token="s3cret-token"))
+    body = {"language": "python", "code": "print(1)"}
+
+    async def scenario() -> None:
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox") as http:
+                missing = await http.post("/v1/run", json=body)
+                assert missing.status_code == 401 and missing.json()["code"] == "unauthorized"
+                wrong = await http.post("/v1/judge", json=dict(body, tests=[{"output": "1"}]), headers={"Authorization": "Bearer nope"})
+                assert wrong.status_code == 401
+                right = await http.post("/v1/run", json=body, headers={"Authorization": "Bearer s3cret-token"})
+                assert right.json()["stdout"] == "1\n"
+                assert (await http.get("/healthz")).status_code == 200  # probes need no token
+
+    asyncio.run(scenario())

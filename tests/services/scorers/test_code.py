@@ -160,3 +160,13 @@ def test_contract() -> None:
         CodeScorer.Params(reward="best-of")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         CodeScorer.Params(unknown=1)  # type: ignore[call-arg]
+
+
+def test_bearer_token_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = SandboxSettings(slots=1, host_uid_base=HOST_UID_BASE, api_token="s3cret-token")
+    with running_server(create_sandbox_app(settings)) as url:
+        [refused] = score(url, [Sample(GOOD, ADD)])
+        assert refused.status is Status.ERROR and "401" in refused.detail  # our misconfiguration, never 0
+        monkeypatch.setenv("REWARDSTACK_SANDBOX_API_TOKEN", "s3cret-token")
+        [scored] = score(url, [Sample(GOOD, ADD)])
+        assert (scored.status, scored.value) == (Status.OK, 1.0)
