@@ -105,7 +105,12 @@ def _warm_up() -> None:
 
 
 class Executor:
-    """pid 1 of a slot's namespaces; serves `run` and `compile` messages one at a time."""
+    """pid 1 of a slot's namespaces (or container); serves one execution message at a time.
+
+    A message names the program (`kind` python: `code`; exec: a `binary` blob or a `path`, as
+    for the compiler), its stdin, files to put in the scratch (`file:NAME` blobs), the limits, and
+    for Python the judging mode; the reply carries how it ended and what it wrote.
+    """
 
     def __init__(self, config: dict[str, Any]) -> None:
         from sandbox import isolation
@@ -378,7 +383,6 @@ def main() -> None:
 
     _boot_namespaces(config)
     executor = Executor(config)
-    sys.stdout.flush()
     os.write(1, _ready(executor))
     serve(executor, os.fdopen(0, "rb", buffering=_CHUNK), os.fdopen(1, "wb", buffering=0))
 
