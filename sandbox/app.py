@@ -112,7 +112,7 @@ def _location(loc: tuple[int | str, ...]) -> str:
         if part in ("body", "query", "path", "header") or (isinstance(part, str) and ("[" in part or part.startswith("function-"))):
             continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "body"
+    return out if out and not out.startswith("[") else "body" + out
 
 
 def _check_sizes(settings: SandboxSettings, code: str, stdins: list[str], tests: int) -> None:
@@ -121,9 +121,10 @@ def _check_sizes(settings: SandboxSettings, code: str, stdins: list[str], tests:
     if tests > settings.max_tests:
         raise RequestTooLarge("tests", f"{tests} tests; at most {settings.max_tests}")
     for index, stdin in enumerate(stdins):
-        if len(stdin) > settings.max_stdin_bytes:
+        size = len(stdin.encode())
+        if size > settings.max_stdin_bytes:
             where = "stdin" if tests == 0 else f"tests[{index}].input"
-            raise RequestTooLarge(where, f"{len(stdin)} characters; at most {settings.max_stdin_bytes}")
+            raise RequestTooLarge(where, f"{size} bytes; at most {settings.max_stdin_bytes}")
 
 
 def _routes() -> APIRouter:
@@ -177,7 +178,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         for error in exc.errors()[:20]:
             message = str(error["msg"]).removeprefix("Value error, ")
             location = _location(tuple(error["loc"]))
-            messages.append(message if message.split(":")[0].split("[")[0] in ("tests", "mode", "entry_point") else f"{location}: {message}")
+            # The request-level checks (tests vs mode, entry_point) name their field themselves.
+            messages.append(message if location == "body" and ":" in message else f"{location}: {message}")
         return _error(422, "invalid_request", "; ".join(messages))
 
     async def too_large(request: Request, exc: RequestTooLarge) -> JSONResponse:
