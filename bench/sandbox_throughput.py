@@ -9,7 +9,9 @@ as the machine has cores, in one process, one after the other:
   (a) a fresh, unisolated `python3 -c PROGRAM` subprocess per test (what cheap harnesses do), with
       the system's `/usr/bin/python3` (it starts faster than the pyenv interpreter here, so the
       baseline is the stronger one; `--python` picks another);
-  (b) a fresh container per test: `podman run --rm --network=none python:3.11-slim python3 -c ...`.
+  (b) a fresh container per test: `podman run --rm --network=none python:3.11-slim python3 -c ...`;
+  (c) for information, the sandbox's optional containers backend (one warm container per slot,
+      forking per test), through its own `podman system service` on a private socket.
 
 The machine is shared, so (s) and (a) are measured in `--rounds` interleaved rounds and the best
 of each is kept. Prints runs/s of each and the ratios (s)/(a) and (s)/(b) (targets: >= 4 and >= 50), then the time
@@ -28,7 +30,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -92,6 +97,35 @@ def podman_ready() -> bool:
     return probe.returncode == 0
 
 
+@asynccontextmanager
+async def podman_api() -> AsyncIterator[str]:
+    """A private `podman system service` for the containers backend; stopped on exit."""
+    directory = tempfile.mkdtemp(prefix="rewardstack-bench-podman-")
+    socket_path = os.path.join(directory, "podman.sock")
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket_path}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not os.path.exists(socket_path):
+            if service.poll() is not None:
+                raise RuntimeError("podman system service did not start")
+            await asyncio.sleep(0.05)
+        yield f"unix://{socket_path}"
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def containers_backend_rate(runs: int) -> float:
+    async with podman_api() as docker_host:
+        settings = SandboxSettings(backend="containers", docker_host=docker_host, container_image=IMAGE)
+        app = create_sandbox_app(settings)
+        async with app.router.lifespan_context(app):
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sandbox", timeout=600) as http:
+                await sandbox_rate(http, TESTS_PER_REQUEST * settings.slots, settings.slots)  # warm-up
+                return await sandbox_rate(http, runs, 2 * settings.slots)
+
+
 async def humaneval_seconds(http: httpx.AsyncClient) -> float | None:
     if not HUMANEVAL.exists():
         return None
@@ -138,8 +172,10 @@ async def main() -> None:
                 argv = ["podman", "run", "--rm", "--network=none", IMAGE, "python3", "-c", PROGRAM + TEST]
                 container = await subprocess_rate(argv, args.container_runs, cores)
                 print(f"(b) fresh podman container per test:    {container:8.1f} runs/s   ratio (s)/(b) = {sandbox / container:6.1f}x (target >= 50)")
+                warm = await containers_backend_rate(args.runs)
+                print(f"(c) sandbox, containers backend (warm):  {warm:8.1f} runs/s   ratio (c)/(b) = {warm / container:6.1f}x")
             else:
-                print(f"(b) skipped: podman or the image {IMAGE} is not available")
+                print(f"(b), (c) skipped: podman or the image {IMAGE} is not available")
             seconds = await humaneval_seconds(http)
             if seconds is None:
                 print("HumanEval: skipped, ../shared/data/HumanEval.jsonl.gz not found")
