@@ -114,7 +114,7 @@ async def run_phase(name: str, client: AsyncRewardClient, workload: Workload, co
                 answer = await client.score(items, scorers)
             except RewardstackError as exc:
                 result.failed += len(ids)
-                result.errors[type(exc).__name__] += 1
+                result.errors[f"{type(exc).__name__}: {str(exc)[:160]}"] += 1
                 continue
             result.latencies_ms.append((time.perf_counter() - t0) * 1000)
             check_batch(result, workload, ids, answer)

@@ -68,7 +68,7 @@ def code_cases(n: int = 16, seed: int = 0) -> tuple[Case, ...]:
 
 KINDS = {
     "math": lambda: Kind("math", {"math": {}, "format": {}}, math_cases()),
-    "code": lambda: Kind("code", {"code": {"params": {"mode": "binary"}}}, code_cases()),
+    "code": lambda: Kind("code", {"code": {"params": {"reward": "binary"}}}, code_cases()),
 }
 SCORER_KIND = {"math": "math", "format": "math", "code": "code"}
 
