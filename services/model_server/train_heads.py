@@ -76,7 +76,7 @@ class Featurizer:
         self.cache_path = cache
         self.cache: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor, float]] = {}
         if cache is not None and cache.is_file():
-            self.cache = torch.load(cache, weights_only=False)
+            self.cache = torch.load(cache, weights_only=True)
 
     def __call__(self, prompts: Sequence[str], responses: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """(pair features, prompt embeddings)."""
