@@ -53,22 +53,26 @@ def byte_tokenizer(chat_template: str, corpus: Sequence[str] = (), vocab_size: i
 
 
 def build(
-    out: Path, *, kind: str, hidden: int = 64, layers: int = 2, heads: int = 4, seed: int = 0, corpus: Sequence[str] = ()
-) -> Path:
+    out: Path, *, kind: str, hidden: int = 64, layers: int = 2, heads: int = 4, kv_heads: int | None = None,
+    intermediate: int | None = None, vocab_size: int = 4096, seed: int = 0, corpus: Sequence[str] = (), bf16: bool = False,
+) -> Path:  # fmt: skip
     """Save a random Llama-architecture reward model (`reward`) or causal-LM guard (`guard`) to `out`;
-    the tokenizer is byte-level, or BPE learnt from `corpus` when one is given."""
+    the tokenizer is byte-level, or BPE learnt from `corpus` (up to `vocab_size`) when one is given.
+    Qwen2-1.5B's shape is hidden=1536, layers=28, heads=12, kv_heads=2, intermediate=8960."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
 
-    tokenizer = byte_tokenizer(REWARD_TEMPLATE if kind == "reward" else GUARD_TEMPLATE, corpus)
+    tokenizer = byte_tokenizer(REWARD_TEMPLATE if kind == "reward" else GUARD_TEMPLATE, corpus, vocab_size)
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=hidden * 4,
-        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=max(1, heads // 2),
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=intermediate or hidden * 4,
+        num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads or max(1, heads // 2),
         max_position_embeddings=32_768, pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, num_labels=1, tie_word_embeddings=False,
     )  # fmt: skip
     torch.manual_seed(seed)
     model = (LlamaForSequenceClassification if kind == "reward" else LlamaForCausalLM)(config).eval()
+    if bf16:
+        model = model.to(torch.bfloat16)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

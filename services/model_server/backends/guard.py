@@ -20,7 +20,7 @@ import torch
 
 from services.model_server.backends.base import Backend, Prepared, TemplateEncoder
 from services.model_server.backends.reward import load_tokenizer
-from services.model_server.backends.tensors import dtype_kwargs, last_logits_kwargs, pad, pick_device
+from services.model_server.backends.tensors import dtype_kwargs, last_logits_kwargs, pad, pick_device, release
 from services.model_server.schema import ModelItem, ModelOutcome
 
 SCALE = "P(safe) in [0, 1] from the guard's label-token probabilities; 1.0 safe, 0.0 unsafe"
@@ -83,3 +83,7 @@ class GuardBackend(Backend):
             outputs["label_mass"] = float(mass[row])
             outcomes.append(ModelOutcome(score=outputs["safe"], outputs=outputs))
         return outcomes
+
+    def close(self) -> None:
+        del self.model
+        release(self._torch_device)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from services.model_server.backends.base import Backend, Prepared, TemplateEncoder
-from services.model_server.backends.tensors import dtype_kwargs, pad, pick_device
+from services.model_server.backends.tensors import dtype_kwargs, pad, pick_device, release
 from services.model_server.schema import ModelItem, ModelOutcome
 
 SCALE = "the reward model's raw logit: unbounded real, higher is more preferred; compare only within one model"
@@ -64,3 +64,7 @@ class RewardBackend(Backend):
         input_ids, mask = pad([p.payload for p in batch], self.pad_id, left=False, device=self._torch_device)
         logits = self.model(input_ids=input_ids, attention_mask=mask).logits[:, 0].float().cpu()
         return [ModelOutcome(score=float(v)) for v in logits]
+
+    def close(self) -> None:
+        del self.model
+        release(self._torch_device)

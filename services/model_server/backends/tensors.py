@@ -47,3 +47,9 @@ def pad(
         ids[row, span] = torch.tensor(seq, dtype=torch.long)
         mask[row, span] = 1
     return ids.to(device), mask.to(device)
+
+
+def release(device: torch.device) -> None:
+    """Give cached GPU memory back after a model is dropped (another model may load next)."""
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
