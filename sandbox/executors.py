@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import protocol
+from sandbox.languages import available_languages
 from sandbox.settings import SandboxSettings
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,7 @@ class ExecutorPool:
         ro_paths = [p for p in RUNTIME_PATHS if os.path.lexists(p)]
         if not any(prefix == p or prefix.startswith(p + "/") for p in ro_paths):
             ro_paths.append(prefix)
+        ro_paths += [p for lang in available_languages(s).values() for p in lang.ro_paths]
         ro_paths += [p for p in s.extra_ro_paths if os.path.exists(p)]
         maps = f"0 {os.getuid()} 1\n{s.run_uid} {host_uid} 1\n"
         return {

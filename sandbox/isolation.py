@@ -163,6 +163,9 @@ def build_root(
     for empty in ("/tmp", "/proc"):
         os.makedirs(root + empty, exist_ok=True)
     os.chmod(root + "/tmp", 0o1777)
+    # The slot's own /proc, mounted while the host's is still in view (the kernel allows a new
+    # proc mount only then). hidepid: a run sees only its own processes, never the executor.
+    mount("proc", root + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
     os.chdir(root)
     # pivot_root(".", "."): the old root ends up stacked under the new one; detaching it leaves
     # nothing of the host reachable from this mount namespace.
@@ -183,14 +186,19 @@ def mount_scratch(path: str, size_mb: int, uid: int, gid: int) -> None:
           f"size={size_mb}m,nr_inodes=4096,mode=0700,uid={uid},gid={gid}")
 
 
-def apply_run_limits(cpu_s: float, memory_mb: int, processes: int, file_mb: int, open_files: int, stack_mb: int) -> None:
+def apply_run_limits(cpu_s: float, memory_mb: int, address_space_mb: int, processes: int, file_mb: int,
+                     open_files: int, stack_mb: int) -> None:
     """rlimits of one run. The CPU limit is rounded up to whole seconds (the kernel's unit); the
-    caller decides `time_limit` from the measured CPU time, the rlimit only stops a spin."""
+    caller decides `time_limit` from the measured CPU time, the rlimit only stops a spin.
+    `memory_mb` bounds private writable memory (data segment); `address_space_mb` all mappings
+    (the same for most languages; unlimited for runtimes that reserve address space, see
+    `sandbox/languages.py`)."""
     cpu = max(1, int(-(-cpu_s // 1)))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    mem = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-    resource.setrlimit(resource.RLIMIT_DATA, (mem, mem))
+    space = resource.RLIM_INFINITY if address_space_mb >= 1 << 30 else address_space_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (space, space))
+    data = memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_DATA, (data, data))
     stack = min(stack_mb, memory_mb) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
     resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))

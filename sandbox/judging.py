@@ -19,6 +19,8 @@ from typing import Any
 from sandbox.models import Verdict
 
 FLOAT_TOLERANCE = 1e-9
+# What C++, Java and Node print when an allocation fails under the run's memory limit.
+OUT_OF_MEMORY_MARKERS = (b"std::bad_alloc", b"java.lang.OutOfMemoryError", b"JavaScript heap out of memory")
 _FLOAT_TOKEN = re.compile(rb"[+-]?(?:\d+\.\d*|\.\d+|\d+(?=[eE]))(?:[eE][+-]?\d+)?")
 
 
@@ -92,7 +94,7 @@ def limit_verdict(run: Execution, cpu_s: float, memory_mb: int) -> tuple[Verdict
         return Verdict.TIME_LIMIT, f"wall-clock backstop reached after {run.wall_ms / 1000:.1f} s (the program was waiting, not computing)"
     exception = run.report("exception")
     near_memory_limit = run.memory_kb >= memory_mb * 1024 * 0.9
-    if (exception and exception.get("type") == "MemoryError") or b"std::bad_alloc" in run.stderr or (
+    if (exception and exception.get("type") == "MemoryError") or any(m in run.stderr for m in OUT_OF_MEMORY_MARKERS) or (
         run.signal in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT) and near_memory_limit
     ):
         return Verdict.MEMORY_LIMIT, f"memory over {memory_mb} MiB"

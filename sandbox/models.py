@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Language = Literal["python", "cpp", "c"]
+Language = Literal["python", "cpp", "c", "java", "javascript"]
 Mode = Literal["stdio", "call", "assert"]
 
 

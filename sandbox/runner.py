@@ -18,7 +18,7 @@ from typing import Any
 
 from sandbox.executors import ExecutorFailed, ExecutorPool
 from sandbox.judging import Execution, limit_verdict, test_verdict
-from sandbox.languages import Compiled, compiled_languages
+from sandbox.languages import Language, available_languages
 from sandbox.metrics import SandboxMetrics
 from sandbox.models import (
     CallTest,
@@ -35,7 +35,9 @@ from sandbox.models import (
 from sandbox.settings import SandboxSettings
 
 COMPILE_OUTPUT_BYTES = 256 * 1024
-COMPILE_PROCESSES = 16
+COMPILE_PROCESSES = 64  # javac is a JVM: a dozen threads before it compiles anything
+# Compilers are bounded by the data-segment limit (compile_memory_mb), not by address space (javac's JVM).
+_COMPILER = Language(source_name="", run_argv=(), unlimited_address_space=True)
 
 
 class InvalidRequest(ValueError):
@@ -54,9 +56,24 @@ class RunLimits:
     memory_mb: int
     output_bytes: int
 
-    def wire(self, processes: int) -> dict[str, Any]:
-        return {"cpu_s": self.cpu_s, "wall_s": self.wall_s, "memory_mb": self.memory_mb,
+    def wire(self, processes: int, language: Language | None) -> dict[str, Any]:
+        """The executor's limits; `language` None is Python (address space = memory)."""
+        memory = self.memory_mb + (language.overhead_mb if language else 0)
+        space = language.address_space_mb(memory) if language else memory
+        wire = {"cpu_s": self.cpu_s, "wall_s": self.wall_s, "memory_mb": memory, "address_space_mb": space,
                 "output_bytes": self.output_bytes, "processes": processes}
+        if language is not None and language.stack_mb is not None:
+            wire["stack_mb"] = language.stack_mb
+        return wire
+
+
+@dataclass(frozen=True)
+class Program:
+    """What every execution of one request's program sends: the header part and the blobs."""
+
+    header: dict[str, Any]
+    blobs: dict[str, bytes]
+    language: Language | None  # None: Python in the warm interpreter
 
 
 @dataclass(frozen=True)
@@ -107,8 +124,8 @@ class Runner:
         self.settings = settings
         self.pool = pool
         self.metrics = metrics
-        self.compiled = compiled_languages(settings)
-        self.languages = set(settings.container_languages) if settings.backend == "containers" else {"python", *self.compiled}
+        self.specs = available_languages(settings)
+        self.languages = set(settings.container_languages) if settings.backend == "containers" else {"python", *self.specs}
         self.cache = CompiledCache(settings.compiled_cache_mb * 1024 * 1024)
         self._compiling: dict[str, asyncio.Future[CompileOutcome]] = {}
 
@@ -138,8 +155,8 @@ class Runner:
     # --- compile --------------------------------------------------------------------------------
 
     async def compile(self, language: str, code: str) -> CompileOutcome:
-        spec = self.compiled[language]
-        key = hashlib.sha256(f"{language}\0{spec.flags_key}\0".encode() + code.encode()).hexdigest()
+        spec = self.specs[language]
+        key = hashlib.sha256(f"{language}\0{spec.cache_key}\0".encode() + code.encode()).hexdigest()
         cached = self.cache.get(key)
         if cached is not None:
             self.metrics.compile_cache.labels("hit").inc()
@@ -164,11 +181,12 @@ class Runner:
         finally:
             del self._compiling[key]
 
-    async def _compile(self, spec: Compiled, code: str) -> CompileOutcome:
+    async def _compile(self, spec: Language, code: str) -> CompileOutcome:
         s = self.settings
+        assert spec.compile_argv is not None
         limits = RunLimits(s.compile_cpu_s, 2 * s.compile_cpu_s + 5, s.compile_memory_mb, COMPILE_OUTPUT_BYTES)
-        header = {"op": "run", "kind": "exec", "path": spec.compiler, "argv": list(spec.argv),
-                  "output_name": spec.binary_name, "limits": limits.wire(COMPILE_PROCESSES)}
+        header = {"op": "run", "kind": "exec", "path": spec.compile_argv[0], "argv": list(spec.compile_argv),
+                  "output_name": spec.artifact_name, "limits": limits.wire(COMPILE_PROCESSES, _COMPILER)}
         try:
             reply, blobs = await self.pool.execute(header, {f"file:{spec.source_name}": code.encode()})
         except ExecutorFailed as exc:
@@ -185,19 +203,23 @@ class Runner:
 
     # --- execute --------------------------------------------------------------------------------
 
-    def _program(self, language: str, code: str, binary: bytes | None) -> tuple[dict[str, Any], dict[str, bytes]]:
+    def _program(self, language: str, code: str, artifact: bytes | None, limits: RunLimits) -> Program:
         if language == "python":
-            return {"kind": "python"}, {"code": code.encode()}
-        spec = self.compiled[language]
-        assert binary is not None
-        return {"kind": "exec", "argv": ["./" + spec.binary_name]}, {"binary": binary}
+            return Program({"kind": "python"}, {"code": code.encode()}, None)
+        spec = self.specs[language]
+        argv = spec.argv(limits.memory_mb)
+        if spec.native:
+            assert artifact is not None
+            return Program({"kind": "exec", "argv": argv}, {"binary": artifact}, spec)
+        name, data = (spec.artifact_name, artifact) if spec.compiled else (spec.source_name, code.encode())
+        assert name is not None and data is not None
+        return Program({"kind": "exec", "path": argv[0], "argv": argv}, {f"file:{name}": data}, spec)
 
-    async def _execute(self, program: tuple[dict[str, Any], dict[str, bytes]], limits: RunLimits, *,
-                       mode: str, stdin: bytes, payload: bytes | None, entry_point: str | None,
-                       nonce: str, language: str) -> Execution:
-        header = dict(program[0], op="run", mode=mode, entry_point=entry_point, nonce=nonce,
-                      limits=limits.wire(self.settings.processes))
-        blobs = dict(program[1], stdin=stdin)
+    async def _execute(self, program: Program, limits: RunLimits, *, mode: str, stdin: bytes, payload: bytes | None,
+                       entry_point: str | None, nonce: str, language: str) -> Execution:
+        header = dict(program.header, op="run", mode=mode, entry_point=entry_point, nonce=nonce,
+                      limits=limits.wire(self.settings.processes, program.language))
+        blobs = dict(program.blobs, stdin=stdin)
         if payload is not None:
             blobs["payload"] = payload
         reply, out = await self.pool.execute(header, blobs)
@@ -210,9 +232,10 @@ class Runner:
     async def run(self, request: RunRequest) -> RunResult:
         self.check_language(request.language)
         limits = self.resolve_limits(request.limits)
-        self.pool.admit(1 if request.language == "python" else 2)
+        compiled = request.language != "python" and self.specs[request.language].compiled
+        self.pool.admit(1 + int(compiled))
         binary = None
-        if request.language != "python":
+        if compiled:
             outcome = await self.compile(request.language, request.code)
             if not outcome.ok:
                 status = RunStatus.SANDBOX_ERROR if outcome.sandbox_error else RunStatus.COMPILE_ERROR
@@ -220,7 +243,7 @@ class Runner:
                 return RunResult(status=status, exit_code=None, signal=None, stdout="", stderr=outcome.output,
                                  cpu_ms=0, wall_ms=0, memory_kb=0)
             binary = outcome.binary
-        program = self._program(request.language, request.code, binary)
+        program = self._program(request.language, request.code, binary, limits)
         try:
             run = await self._execute(program, limits, mode="stdio", stdin=request.stdin.encode(), payload=None,
                                       entry_point=None, nonce="", language=request.language)
@@ -240,7 +263,7 @@ class Runner:
     async def judge(self, request: JudgeRequest) -> JudgeResult:
         self.check_language(request.language)
         limits = self.resolve_limits(request.limits)
-        compiled = request.language != "python"
+        compiled = request.language != "python" and self.specs[request.language].compiled
         self.pool.admit(len(request.tests) + int(compiled))
         binary = None
         compile_output = ""
@@ -252,7 +275,7 @@ class Runner:
                 return self._result([TestResult(verdict=verdict, detail=outcome.output[:2000])] * len(request.tests),
                                     request, compile_output)
             binary = outcome.binary
-        program = self._program(request.language, request.code, binary)
+        program = self._program(request.language, request.code, binary, limits)
 
         async def one(index: int) -> TestResult:
             return await self._judge_test(program, request, index, limits)
@@ -275,7 +298,7 @@ class Runner:
                 results += await asyncio.gather(*(one(i) for i in range(1, len(request.tests))))
         return self._result(results, request, compile_output)
 
-    async def _judge_test(self, program: tuple[dict[str, Any], dict[str, bytes]], request: JudgeRequest,
+    async def _judge_test(self, program: Program, request: JudgeRequest,
                           index: int, limits: RunLimits) -> TestResult:
         test = request.tests[index]
         stdin, payload = b"", None

@@ -37,6 +37,8 @@ class SandboxSettings(BaseSettings):
     python: str | None = Field(default=None, description="Interpreter of the warm Python executors; default: the service's own base interpreter.")
     gxx: str = Field(default="g++", description="C++ compiler (C++17).")
     gcc: str = Field(default="gcc", description="C compiler (C11).")
+    javac: str = Field(default="javac", description="Java compiler; java and jar are taken from the same JDK.")
+    node: str = Field(default="node", description="Node.js, for javascript.")
     extra_ro_paths: tuple[str, ...] = Field(default=(), description="More host paths shown read-only inside the sandbox (e.g. a site-packages).")
     preload: tuple[str, ...] = Field(
         default=("math", "collections", "itertools", "functools", "heapq", "bisect", "re", "string", "typing",

@@ -313,10 +313,11 @@ class Executor:
             self.isolation.apply_run_limits(
                 cpu_s=float(limits["cpu_s"]),
                 memory_mb=int(limits["memory_mb"]),
+                address_space_mb=int(limits.get("address_space_mb", limits["memory_mb"])),
                 processes=int(limits["processes"]),
                 file_mb=int(self.config["file_mb"]),
                 open_files=int(self.config["open_files"]),
-                stack_mb=int(self.config["stack_mb"]),
+                stack_mb=int(limits.get("stack_mb", self.config["stack_mb"])),
             )
             if not self.in_container:
                 # SysV IPC objects outlive their processes: a fresh IPC namespace per run keeps a

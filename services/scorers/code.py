@@ -37,11 +37,13 @@ from services.settings import Settings
 
 __all__ = ["CodeScorer", "extract_code", "open_code_scorer"]
 
-Language = Literal["python", "cpp", "c"]
+Language = Literal["python", "cpp", "c", "java", "javascript"]
 LANGUAGE_TAGS: dict[str, frozenset[str]] = {
     "python": frozenset({"python", "py", "python3", "py3"}),
     "cpp": frozenset({"cpp", "c++", "cc", "cxx"}),
     "c": frozenset({"c"}),
+    "java": frozenset({"java"}),
+    "javascript": frozenset({"javascript", "js", "node", "nodejs"}),
 }
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*```|\Z)", re.DOTALL | re.MULTILINE)
 MAX_IN_FLIGHT = 32

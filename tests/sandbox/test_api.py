@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 
 import httpx
@@ -14,10 +15,24 @@ from tests.sandbox.helpers import judge, run, sandbox_settings
 ADD_PY = "a, b = map(int, input().split())\nprint(a + b)\n"
 ADD_CPP = "#include <iostream>\nint main() { long long a, b; std::cin >> a >> b; std::cout << a + b << '\\n'; }\n"
 ADD_C = '#include <stdio.h>\nint main(void) { long long a, b; scanf("%lld %lld", &a, &b); printf("%lld\\n", a + b); return 0; }\n'
+ADD_JAVA = ("import java.util.*;\npublic class Main {\n  public static void main(String[] args) {\n"
+            "    Scanner in = new Scanner(System.in);\n    long a = in.nextLong(), b = in.nextLong();\n"
+            "    System.out.println(a + b);\n  }\n}\n")
+ADD_JS = "const [a, b] = require('fs').readFileSync(0, 'utf8').trim().split(/\\s+/).map(BigInt);\nconsole.log(String(a + b));\n"
+TOOLS = {"cpp": "g++", "c": "gcc", "java": "javac", "javascript": "node"}
+
+
+def needs(language: str) -> pytest.MarkDecorator:
+    tool = TOOLS.get(language)
+    return pytest.mark.skipif(tool is not None and shutil.which(tool) is None, reason=f"{tool} is not installed")
+
+
+LANGUAGES = [pytest.param(lang, code, id=lang, marks=needs(lang))
+             for lang, code in [("python", ADD_PY), ("cpp", ADD_CPP), ("c", ADD_C), ("java", ADD_JAVA), ("javascript", ADD_JS)]]
 ADD_TESTS = [{"input": "1 2\n", "output": "3\n"}, {"input": "-5 5", "output": "0"}, {"input": "1000000000000 1", "output": "1000000000001"}]
 
 
-@pytest.mark.parametrize(("language", "code"), [("python", ADD_PY), ("cpp", ADD_CPP), ("c", ADD_C)])
+@pytest.mark.parametrize(("language", "code"), LANGUAGES)
 def test_run_each_language(client: httpx.Client, language: str, code: str) -> None:
     result = run(client, code, language=language, stdin="40 2\n")
     assert result["status"] == "ok", result
@@ -26,7 +41,7 @@ def test_run_each_language(client: httpx.Client, language: str, code: str) -> No
     assert result["cpu_ms"] > 0 and result["wall_ms"] > 0 and result["memory_kb"] > 0
 
 
-@pytest.mark.parametrize(("language", "code"), [("python", ADD_PY), ("cpp", ADD_CPP), ("c", ADD_C)])
+@pytest.mark.parametrize(("language", "code"), LANGUAGES)
 def test_judge_stdio_each_language(client: httpx.Client, language: str, code: str) -> None:
     result = judge(client, language=language, code=code, tests=ADD_TESTS)
     assert result["verdict"] == "accepted", result
@@ -113,6 +128,24 @@ def test_limit_verdicts_cpp(client: httpx.Client) -> None:
     crash = "int main() { volatile int *p = 0; *p = 1; }"
     result = judge(client, language="cpp", code=crash, tests=[{"output": "1"}])
     assert result["verdict"] == "runtime_error" and result["tests"][0]["signal"] == 11
+
+
+@pytest.mark.parametrize(
+    ("language", "code", "limits", "verdict"),
+    [
+        pytest.param("java", "public class Main { public static void main(String[] a) { for (;;) {} } }", {"cpu_s": 1}, "time_limit", id="java-spin",
+                     marks=needs("java")),
+        pytest.param("java", "import java.util.*;\npublic class Main { public static void main(String[] a) {\n"
+                     "  List<long[]> l = new ArrayList<>(); for (;;) l.add(new long[1 << 20]); } }", {"memory_mb": 128}, "memory_limit", id="java-heap",
+                     marks=needs("java")),
+        pytest.param("javascript", "let a = [];\nfor (;;) a.push(new Array(1e6).fill(1));\n", {"memory_mb": 128}, "memory_limit", id="js-heap",
+                     marks=needs("javascript")),
+        pytest.param("javascript", "throw new Error('boom');\n", {}, "runtime_error", id="js-exception", marks=needs("javascript")),
+    ],
+)
+def test_limit_verdicts_jvm_and_node(client: httpx.Client, language: str, code: str, limits: dict, verdict: str) -> None:
+    result = judge(client, language=language, code=code, tests=[{"output": "1"}], limits=limits)
+    assert result["verdict"] == verdict, result
 
 
 def test_stop_on_first_failure_skips_the_rest(client: httpx.Client) -> None:
