@@ -278,3 +278,20 @@ def test_bearer_token() -> None:
                 assert (await http.get("/healthz")).status_code == 200  # probes need no token
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    ("printed", "expected", "verdict"),
+    [
+        pytest.param("1 2 3   \\r\\n", "1 2 3\n", "accepted", id="trailing-spaces-and-crlf"),
+        pytest.param("1 2", "1 2 3\n", "wrong_answer", id="prefix"),
+        pytest.param("1 2 3\\n4\\n", "1 2 3\n", "wrong_answer", id="extra-line"),
+        pytest.param("3 2 1\\n", "1 2 3\n", "wrong_answer", id="reordered"),
+        pytest.param("0.30000000000000004\\n", "0.3\n", "accepted", id="float-close"),
+        pytest.param("3.0000001\\n", "3\n", "wrong_answer", id="integer-expected-exact"),
+        pytest.param(f"{2**200 + 1}\\n", f"{2**200}\n", "wrong_answer", id="big-integer-exact"),
+    ],
+)
+def test_stdio_traps_end_to_end(client: httpx.Client, printed: str, expected: str, verdict: str) -> None:
+    code = f"import sys\nsys.stdout.write('{printed}')\n"
+    assert judge(client, code=code, tests=[{"input": "", "output": expected}])["verdict"] == verdict
