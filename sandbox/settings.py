@@ -31,8 +31,8 @@ class SandboxSettings(BaseSettings):
     container_languages: tuple[str, ...] = Field(default=("python",), description="Languages the container image can run.")
 
     # executors
-    slots: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=512,
-                       description="Concurrent executions: one warm executor per slot; default the core count.")
+    slots: int = Field(default_factory=lambda: len(os.sched_getaffinity(0)) or 1, ge=1, le=512,
+                       description="Concurrent executions: one warm executor per slot; default the cores this process may use.")
     max_queued_runs: int = Field(default=2048, ge=0, description="Executions allowed to wait for a slot; past it, 429.")
     python: str | None = Field(default=None, description="Interpreter of the warm Python executors; default: the service's own base interpreter.")
     gxx: str = Field(default="g++", description="C++ compiler (C++17).")
