@@ -21,9 +21,10 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from contextlib import ExitStack, contextmanager
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -45,11 +46,13 @@ def gateway_processes(replicas: int, workers: int) -> Iterator[list[str]]:
     """`replicas` gateways as processes on free loopback ports; stopped on exit."""
     executable = shutil.which("rewardstack", path=str(Path(sys.executable).parent)) or "rewardstack"
     with ExitStack() as stack:
+        log = stack.enter_context(tempfile.TemporaryFile("w+"))
         urls = []
         for _ in range(replicas):
             port = free_port()
             process = subprocess.Popen([executable, "serve", "--host", "127.0.0.1", "--port", str(port),
-                                        "--workers", str(workers), "--log-level", "warning"], cwd=ROOT)
+                                        "--workers", str(workers), "--log-level", "warning"],
+                                       cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
             stack.callback(lambda p=process: (p.terminate(), p.wait(timeout=30)))
             urls.append(f"http://127.0.0.1:{port}")
         deadline = time.monotonic() + 120
@@ -61,7 +64,8 @@ def gateway_processes(replicas: int, workers: int) -> Iterator[list[str]]:
                 except httpx.HTTPError:
                     pass
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"gateway at {url} not ready within 120 s")
+                    log.seek(0)
+                    raise TimeoutError(f"gateway at {url} not ready within 120 s:\n{log.read()[-3000:]}")
                 time.sleep(0.5)
         yield urls
 

@@ -98,7 +98,8 @@ def test_sandbox_pod_gets_only_the_privileges_its_isolation_needs() -> None:
     assert pod["hostUsers"] is False  # its own user namespace: root in the pod is nobody on the node
     assert security["capabilities"] == {"drop": ["ALL"], "add": SANDBOX_CAPABILITIES}
     assert security["seccompProfile"] == {"type": "Localhost", "localhostProfile": "rewardstack/sandbox.json"}
-    assert "privileged" not in security and "procMount" not in security
+    assert security["procMount"] == "Unmasked"  # the slot's own /proc; allowed with hostUsers: false
+    assert "privileged" not in security
 
 
 def test_sandbox_seccomp_profile_denies_by_default_and_allows_only_what_isolation_adds() -> None:
