@@ -10,9 +10,7 @@ other tests' verdicts still arrive.
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,98 +19,26 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.executors import ExecutorFailed, ExecutorPool, PoolSaturated
 from sandbox.metrics import SandboxMetrics
 from sandbox.models import ErrorBody, JudgeRequest, JudgeResult, RunRequest, RunResult
 from sandbox.runner import InvalidRequest, Runner
 from sandbox.settings import SandboxSettings
+from services.web import (
+    BodySizeLimit,
+    RequestTooLarge,
+    bearer_token_check,
+    error_response,
+    field_location,
+    http_error_code,
+)
 
 
 log = logging.getLogger(__name__)
 
 
-def require_token(request: Request) -> None:
-    """Dependency of the /v1 routes: 401 unless the request carries the configured bearer token."""
-    token = request.app.state.settings.api_token
-    if token is None:
-        return
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not secrets.compare_digest(given.encode(), token.get_secret_value().encode()):
-        raise HTTPException(401, "missing or wrong bearer token: send `Authorization: Bearer <REWARDSTACK_SANDBOX_API_TOKEN>`",
-                            headers={"WWW-Authenticate": "Bearer"})
-
-
-class RequestTooLarge(Exception):
-    def __init__(self, field: str, detail: str) -> None:
-        self.field = field
-        super().__init__(f"{field}: {detail}")
-
-
-def _error(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(status_code=status, content={"code": code, "detail": detail}, headers=headers)
-
-
-class BodySizeLimit:
-    """ASGI middleware: 413 for bodies over the limit, counted as they arrive (chunked ones too).
-
-    Past the limit it answers 413 itself and tells the app the client left, so nothing oversized
-    is ever buffered whole; whatever the app then sends is dropped.
-    """
-
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = dict(scope["headers"]).get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._refuse(send)
-            return
-        received, refused = 0, False
-
-        async def limited_receive() -> Message:
-            nonlocal received, refused
-            if refused:
-                return {"type": "http.disconnect"}
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    refused = True
-                    await self._refuse(send)
-                    return {"type": "http.disconnect"}
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            if not refused:
-                await send(message)
-
-        try:
-            await self.app(scope, limited_receive, guarded_send)
-        except Exception:
-            if not refused:
-                raise
-
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"code": "request_too_large",
-                           "detail": f"body: over {self.max_body_bytes} bytes (REWARDSTACK_SANDBOX_MAX_BODY_BYTES)"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if part in ("body", "query", "path", "header") or (isinstance(part, str) and ("[" in part or part.startswith("function-"))):
-            continue
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out if out and not out.startswith("[") else "body" + out
+require_token = bearer_token_check("REWARDSTACK_SANDBOX_API_TOKEN")
 
 
 def _check_sizes(settings: SandboxSettings, code: str, stdins: list[str], tests: int) -> None:
@@ -177,28 +103,27 @@ def _install_error_handlers(app: FastAPI) -> None:
         messages = []
         for error in exc.errors()[:20]:
             message = str(error["msg"]).removeprefix("Value error, ")
-            location = _location(tuple(error["loc"]))
+            location = field_location(tuple(error["loc"]))
             # The request-level checks (tests vs mode, entry_point) name their field themselves.
             messages.append(message if location == "body" and ":" in message else f"{location}: {message}")
-        return _error(422, "invalid_request", "; ".join(messages))
+        return error_response(422, "invalid_request", "; ".join(messages))
 
     async def too_large(request: Request, exc: RequestTooLarge) -> JSONResponse:
-        return _error(413, "request_too_large", str(exc))
+        return error_response(413, "request_too_large", str(exc))
 
     async def invalid_request(request: Request, exc: InvalidRequest) -> JSONResponse:
-        return _error(422, "invalid_request", str(exc))
+        return error_response(422, "invalid_request", str(exc))
 
     async def saturated(request: Request, exc: PoolSaturated) -> JSONResponse:
         request.app.state.metrics.rejected.inc()
-        return _error(429, "overloaded", f"{exc}; retry after {exc.retry_after_s} s or on another replica",
+        return error_response(429, "overloaded", f"{exc}; retry after {exc.retry_after_s} s or on another replica",
                       {"Retry-After": str(exc.retry_after_s)})
 
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        code = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        return error_response(exc.status_code, http_error_code(exc.status_code), str(exc.detail), getattr(exc, "headers", None))
 
     async def executor_failed(request: Request, exc: ExecutorFailed) -> JSONResponse:
-        return _error(503, "sandbox_unavailable", str(exc), {"Retry-After": "1"})
+        return error_response(503, "sandbox_unavailable", str(exc), {"Retry-After": "1"})
 
     app.add_exception_handler(RequestValidationError, invalid)  # type: ignore[arg-type]
     app.add_exception_handler(RequestTooLarge, too_large)  # type: ignore[arg-type]
@@ -232,7 +157,7 @@ def create_sandbox_app(settings: SandboxSettings) -> FastAPI:
     app.state.metrics = SandboxMetrics()
     app.include_router(_routes())
     _install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes, setting="REWARDSTACK_SANDBOX_MAX_BODY_BYTES")
     return app
 
 

@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, *, extra_cpu_scorers: Sequence[
     app.state.settings = settings
     app.state.metrics = GatewayMetrics(lambda: app.state.pool.stats() if hasattr(app.state, "pool") else None)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes, setting="REWARDSTACK_MAX_BODY_BYTES")
     for router in (score.router, scorers.router, health.router, openrlhf.router):
         app.include_router(router)
     return app
