@@ -27,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE_SETUP = ROOT.parent / "shared" / "tools" / "container-engine-setup"
 LOCAL_WHEELS = Path("/opt/wheels")
+BASE_IMAGE = "docker.io/library/python:3.11-slim"  # what docker/Dockerfile builds FROM; built locally by ENGINE_SETUP
 # What wait_ready scores until nothing comes back `error`: one item for the CPU scorers and the
 # model server, one that makes the code scorer call a sandbox replica.
 CANARY_ITEMS = [
@@ -57,9 +58,11 @@ def setup_engine(timeout_s: float = 600) -> str:
         if shutil.which(tool) is None:
             raise EngineUnavailable(f"{tool} is not installed and {ENGINE_SETUP} could not install it "
                                     f"({'absent' if not ENGINE_SETUP.is_file() else 'needs root'})")
-    probe = subprocess.run(["podman", "info", "--format", "{{.Host.OCIRuntime.Name}}"], capture_output=True, text=True, timeout=60)
+    # A container that really starts: `podman info` alone succeeds where namespaces are refused.
+    probe = subprocess.run(["podman", "run", "--rm", "--network", "none", BASE_IMAGE, "true"],
+                           capture_output=True, text=True, timeout=120)
     if probe.returncode != 0:
-        raise EngineUnavailable(f"podman cannot run containers here: {probe.stderr.strip()[-500:]}")
+        raise EngineUnavailable(f"podman cannot run a container here: {probe.stderr.strip()[-500:]}")
     return subprocess.run(["podman", "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
 
 
