@@ -32,6 +32,9 @@ CODE_ITEM = {
 }
 WRONG_CODE_ITEM = {**CODE_ITEM, "id": "wrong-code",
                    "completion": "<think>Add two.</think>\n<answer>\n```python\ndef f(x):\n    return x + 2\n```\n</answer>"}
+API_TOKEN = "ci-token-0123456789"  # compose passes both tokens through from the environment
+SANDBOX_TOKEN = "ci-sandbox-token-0123456789"
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 REQUEST = {
     "items": [MATH_ITEM, CODE_ITEM, WRONG_CODE_ITEM],
     "scorers": {name: ({"params": {"target": "en"}} if name == "language" else {}) for name in EVERY_SCORER},
@@ -45,17 +48,18 @@ def stack() -> Iterator[ComposeStack]:
     except EngineUnavailable as exc:
         pytest.skip(f"no container engine: {exc}")
     build_images()
-    compose = ComposeStack(project="rewardstack-ci", gateways=2, sandboxes=2, scorer_workers=1)
+    compose = ComposeStack(project="rewardstack-ci", gateways=2, sandboxes=2, scorer_workers=1,
+                           extra_env={"REWARDSTACK_API_TOKEN": API_TOKEN, "REWARDSTACK_SANDBOX_API_TOKEN": SANDBOX_TOKEN})
     try:
         compose.up()
-        compose.wait_ready(EVERY_SCORER)
+        compose.wait_ready(EVERY_SCORER, api_token=API_TOKEN)
         yield compose
     finally:
         compose.down()
 
 
 def _score(stack: ComposeStack) -> dict[str, dict]:
-    response = httpx.post(f"{stack.url}/v1/score", json=REQUEST, timeout=120)
+    response = httpx.post(f"{stack.url}/v1/score", json=REQUEST, headers=AUTH, timeout=120)
     assert response.status_code == 200, response.text
     return {item["id"]: item for item in response.json()["results"]}
 
@@ -79,6 +83,23 @@ def test_one_request_uses_every_scorer_through_the_load_balancer(stack: ComposeS
     assert math["format"]["value"] == 1.0 and math["language"]["value"] == 1.0
     for name in ("helpfulness", "safety"):  # the model server, through the LB
         assert math[name]["status"] == "ok" and isinstance(math[name]["value"], float)
+
+
+def test_the_token_set_in_the_environment_guards_the_api_and_not_the_probes(stack: ComposeStack) -> None:
+    assert httpx.post(f"{stack.url}/v1/score", json=REQUEST, timeout=30).status_code == 401
+    wrong = {"Authorization": "Bearer not-the-token-at-all"}
+    assert httpx.post(f"{stack.url}/v1/score", json=REQUEST, headers=wrong, timeout=30).status_code == 401
+    assert httpx.get(f"{stack.url}/readyz", timeout=30).status_code == 200
+    # The sandboxes got theirs: a judge call without it, from inside the stack, is refused, while
+    # the gateways' calls (which send it) are judged (test_one_request_uses_every_scorer...).
+    (lb,) = stack.containers("lb")
+    unauthenticated_judge = (
+        "import urllib.request, urllib.error\n"
+        "request = urllib.request.Request('http://127.0.0.1:8100/v1/judge', data=b'{}', headers={'content-type': 'application/json'})\n"
+        "try:\n    print(urllib.request.urlopen(request, timeout=10).status)\n"
+        "except urllib.error.HTTPError as exc:\n    print(exc.code)\n")
+    done = subprocess.run(["podman", "exec", lb, "python3", "-c", unauthenticated_judge], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "401", done.stdout + done.stderr
 
 
 def test_the_lb_publishes_only_loopback_and_the_backend_network_is_internal(stack: ComposeStack) -> None:
