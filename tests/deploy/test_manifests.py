@@ -19,7 +19,7 @@ kubernetes_validate = pytest.importorskip("kubernetes_validate", reason="pip ins
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
-KUBERNETES_VERSION = "1.33.0"  # the oldest version whose schema has every field we use (hostUsers, sleep hook)
+KUBERNETES_VERSION = "1.30.0"  # the oldest schema with every field used (appArmorProfile: 1.30)
 MANIFESTS = sorted(p for p in K8S.rglob("*.yaml") if p.name != "kustomization.yaml")
 KUSTOMIZATIONS = sorted(K8S.rglob("kustomization.yaml"))
 WORKLOADS = [
