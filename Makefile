@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # CPU machines: install the CPU build of torch first, so no multi-GB CUDA build is pulled.
 TORCH_CPU ?= torch==2.13.0
 
-.PHONY: install serve test bench clean
+.PHONY: install serve test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,8 @@ test: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Container images of every role (docker/build.sh); on machines with a local wheel folder, build from it.
+.PHONY: images
+images:
+	docker/build.sh $(if $(wildcard /opt/wheels),--local-wheels)
