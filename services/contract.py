@@ -59,6 +59,24 @@ class ScorerRequest(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+def parse_scorer_spec(spec: str) -> dict[str, ScorerRequest]:
+    """`"math:1,format:0.2"` (the weight after `:` optional, default 1) to the wire form.
+
+    The one parser of this compact form, used by the CLI, verl's environment variable and
+    OpenRLHF's `?scorers=` query. Raises ValueError naming the bad part.
+    """
+    out = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, _, weight = part.partition(":")
+        try:
+            out[name.strip()] = ScorerRequest(weight=float(weight) if weight else 1.0)
+        except ValueError:
+            raise ValueError(f"{part!r}: the weight after ':' must be a finite number") from None
+    if not out:
+        raise ValueError("no scorers given; e.g. 'math:1,format:0.2'")
+    return out
+
+
 class ScoreBatch(BaseModel):
     """Request body of `POST /v1/score`."""
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from trainer.errors import RequestRejected, RewardstackError, ServiceUnreachable
-from trainer.verl import parse_scorers
+from trainer.client import normalize_scorers
 
 __all__ = ["score_main", "train_main"]
 
@@ -45,7 +45,7 @@ def score_main(argv: Sequence[str]) -> int:
         parser.error("--batch-size must be at least 1")
     out = args.out or args.file.with_suffix(".scored.jsonl")
     try:
-        scorers = parse_scorers(args.scorers)
+        scorers = normalize_scorers(args.scorers)
         with RewardClient(_urls(args.url), api_token=args.api_token) as client:
             client.check(list(scorers))
             summary = score_file(

@@ -37,7 +37,15 @@ from typing import Any, Literal, TypeAlias
 import httpx
 from pydantic import ValidationError
 
-from services.contract import ScoreBatch, ScoreBatchResult, ScoreItem, ScorerList, ScorerRequest, Status
+from services.contract import (
+    ScoreBatch,
+    ScoreBatchResult,
+    ScoreItem,
+    ScorerList,
+    ScorerRequest,
+    Status,
+    parse_scorer_spec,
+)
 from trainer.errors import (
     ItemNotScored,
     RequestRejected,
@@ -69,7 +77,7 @@ DEADLINE_GRACE_S = 5.0  # past the server's deadline, time for its answer to com
 _UNAVAILABLE = frozenset({408, 429, 502, 503, 504})
 
 ItemLike: TypeAlias = ScoreItem | Mapping[str, Any]
-ScorerSpec: TypeAlias = Mapping[str, ScorerRequest | Mapping[str, Any] | float] | Sequence[str]
+ScorerSpec: TypeAlias = str | Mapping[str, ScorerRequest | Mapping[str, Any] | float] | Sequence[str]
 OnUnscored: TypeAlias = float | Literal["raise"] | None
 """Policy for items that are not `ok`: None (TRL masks them), a fallback value, or "raise".
 
@@ -114,9 +122,10 @@ def _as_item(item: ItemLike, index: int) -> ScoreItem:
 
 
 def normalize_scorers(scorers: ScorerSpec) -> dict[str, ScorerRequest]:
-    """`["math", "format"]`, `{"math": 1.0}` or `{"math": {"weight": 1, "params": {...}}}` to the wire form."""
+    """`"math:1,format:0.2"`, `["math", "format"]`, `{"math": 1.0}` or `{"math": {"weight": 1, "params": {...}}}`
+    to the wire form."""
     if isinstance(scorers, str):
-        raise TypeError("scorers must be a list of names or a mapping, not a string (did you mean [scorers]?)")
+        return parse_scorer_spec(scorers)
     if not isinstance(scorers, Mapping):
         return {name: ScorerRequest() for name in scorers}
     out = {}

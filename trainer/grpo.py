@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from trainer.client import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CONCURRENCY, AsyncRewardClient, RewardClient
 from trainer.trl_rewards import reward_funcs, reward_weights
-from trainer.verl import parse_scorers
+from trainer.client import normalize_scorers
 
 __all__ = ["R1_ZERO_TEMPLATE", "Recipe", "RecipeError", "build_dataset", "load_recipe", "train"]
 
@@ -212,7 +212,7 @@ def train(recipe: Recipe, *, callbacks: Sequence[Any] = ()) -> Any:
     """Check the service, build model, data and reward functions, run GRPO; returns the trainer."""
     from trl import GRPOTrainer
 
-    scorers = parse_scorers(recipe.reward.scorers)
+    scorers = normalize_scorers(recipe.reward.scorers)
     urls = recipe.reward.url if isinstance(recipe.reward.url, list) else [recipe.reward.url]
     with RewardClient(urls, api_token=recipe.reward.api_token) as probe:
         probe.check(list(scorers))  # fail fast: before the model loads

@@ -29,29 +29,13 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.contract import ScoreItem, ScorerRequest
+from services.contract import ScoreItem
 from trainer.client import OnUnscored, RewardClient, normalize_scorers
 from trainer.errors import ItemNotScored
 
-__all__ = ["compute_score", "compute_score_batch", "parse_scorers"]
+__all__ = ["compute_score", "compute_score_batch"]
 
 DEFAULT_SCORERS = "math"
-
-
-def parse_scorers(spec: str | Mapping[str, Any] | Sequence[str]) -> dict[str, ScorerRequest]:
-    """`"math:1,format:0.2"` (weights optional, default 1) or a mapping/list, to the wire form."""
-    if not isinstance(spec, str):
-        return normalize_scorers(spec)
-    out = {}
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        name, _, weight = part.partition(":")
-        try:
-            out[name.strip()] = ScorerRequest(weight=float(weight) if weight else 1.0)
-        except ValueError:
-            raise ValueError(f"scorer spec {part!r}: the weight after ':' must be a number") from None
-    if not out:
-        raise ValueError("no scorers given: use e.g. 'math:1,format:0.2'")
-    return out
 
 
 @functools.lru_cache(maxsize=8)
@@ -86,7 +70,7 @@ def compute_score_batch(
     **_: Any,
 ) -> list[dict[str, float]]:
     """Score a batch in one request; one dict per sample (`score` plus each component)."""
-    wire = parse_scorers(scorers or os.environ.get("REWARDSTACK_SCORERS", DEFAULT_SCORERS))
+    wire = normalize_scorers(scorers or os.environ.get("REWARDSTACK_SCORERS", DEFAULT_SCORERS))
     client = _client(_urls(url), "raise" if on_unscored is None else float(on_unscored))
     items = [
         ScoreItem(id=str(i), completion=solution, reference=truth, task=source, metadata=_plain(extra))

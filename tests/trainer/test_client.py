@@ -239,10 +239,12 @@ def test_bad_configuration_is_refused_up_front(kwargs: dict) -> None:
         RewardClient(**kwargs)
 
 
-def test_scorers_as_a_string_is_refused() -> None:
-    transport, _ = scripted(answer)
-    with pytest.raises(TypeError, match="not a string"):
-        RewardClient(A, transport=transport).score(items(1), "math")  # type: ignore[arg-type]
+def test_scorers_as_a_compact_string_are_parsed_and_nonsense_refused() -> None:
+    transport, requests = scripted(answer)
+    RewardClient(A, transport=transport).score(items(1), "math:0.5")
+    assert json.loads(requests[-1].content)["scorers"] == {"math": {"weight": 0.5, "params": {}}}
+    with pytest.raises(ValueError, match="weight after ':'"):
+        RewardClient(A, transport=transport).score(items(1), "math:heavy")
 
 
 def test_clients_pickle_after_use_and_keep_their_configuration() -> None:

@@ -15,7 +15,8 @@ from tests.trainer.conftest import SHARED_DATA
 from trainer import ItemNotScored
 from trainer.cli import score_main
 from trainer.grpo import build_dataset, load_recipe
-from trainer.verl import compute_score, compute_score_batch, parse_scorers
+from trainer.client import normalize_scorers
+from trainer.verl import compute_score, compute_score_batch
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -111,13 +112,13 @@ def test_verl_reads_the_environment(gateway_url: str, monkeypatch: pytest.Monkey
     [("math", {"math": 1.0}), ("math:1, format:0.2", {"math": 1.0, "format": 0.2}), (["a", "b"], {"a": 1.0, "b": 1.0}), ({"a": 0.5}, {"a": 0.5})],
 )
 def test_parse_scorers(spec: object, expected: dict[str, float]) -> None:
-    assert {name: s.weight for name, s in parse_scorers(spec).items()} == expected
+    assert {name: s.weight for name, s in normalize_scorers(spec).items()} == expected
 
 
 @pytest.mark.parametrize("spec", ["", "math:x"])
 def test_parse_scorers_refuses_nonsense(spec: str) -> None:
     with pytest.raises(ValueError):
-        parse_scorers(spec)
+        normalize_scorers(spec)
 
 
 @pytest.mark.parametrize("name", ["r1_zero_gsm8k.yaml", "tiny_cpu.yaml"])

@@ -25,7 +25,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.contract import ErrorBody, ItemResult, ScoreBatch, ScoreItem, ScorerRequest, Status
+from services.contract import ErrorBody, ItemResult, ScoreBatch, ScoreItem, ScorerRequest, Status, parse_scorer_spec
 from services.gateway import scoring
 from services.gateway.deps import MetricsDep, PoolDep, RegistryDep, SettingsDep
 from services.gateway.errors import InvalidRequest
@@ -53,17 +53,11 @@ class RewardResponse(BaseModel):
 
 
 def parse_scorers(spec: str) -> dict[str, ScorerRequest]:
-    """`math:1,format:0.2` to the wire form; a 422 naming the query parameter when malformed."""
-    out = {}
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        name, _, weight = part.partition(":")
-        try:
-            out[name.strip()] = ScorerRequest(weight=float(weight) if weight else 1.0)
-        except ValueError:
-            raise InvalidRequest("query.scorers", f"{part!r}: the weight after ':' must be a finite number") from None
-    if not out:
-        raise InvalidRequest("query.scorers", "no scorers; e.g. ?scorers=math:1,format:0.2")
-    return out
+    """`?scorers=math:1,format:0.2` to the wire form; a 422 naming the query parameter when malformed."""
+    try:
+        return parse_scorer_spec(spec)
+    except ValueError as exc:
+        raise InvalidRequest("query.scorers", str(exc)) from None
 
 
 def to_items(body: RewardRequest) -> list[ScoreItem]:
