@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     # other services; None means embedded (in this process)
     sandbox_url: str | None = Field(default=None, description="Sandbox service URL(s), comma-separated; unset runs a local sandbox in-process.")
     models_url: str | None = Field(default=None, description="Model server URL; unset loads the embedded CPU models in-process.")
+    models_api_token: SecretStr | None = Field(
+        default=None, description="Sent to the model server as its bearer token (the variable it reads too: REWARDSTACK_MODELS_API_TOKEN).",
+    )
 
     scorers: str | None = Field(
         default=None,
