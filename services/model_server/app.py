@@ -1,105 +1,225 @@
 """`create_model_app(settings)`: the model server's FastAPI app (`rewardstack models`).
 
-    GET  /health                   liveness, and the names of the loaded models
+    GET  /healthz                  liveness: the process answers (503 only once loading has failed)
+    GET  /readyz                   200 once the models are loaded, 503 while loading or after a failed load
+    GET  /metrics                  Prometheus: requests, items, forward passes, tokens, queue depth
     GET  /v1/models                each model's kind, device, dtype, window and score scale
     POST /v1/models/{name}/score   {"items": [{"prompt", "response"}]} -> one outcome per item
 
-Models load in the lifespan (nothing heavy at import). Errors are ours, never a score: an
-unknown model is a 404, a failed forward pass a 500 with code `model_error`, which the gateway's
-scorers report as status `error`.
+Models load in a background task started by the lifespan, so the server answers probes while a
+multi-gigabyte model loads (a liveness probe never kills a slow start; readiness keeps traffic
+away until it is done). The /v1 routes need `Authorization: Bearer <REWARDSTACK_MODELS_API_TOKEN>`
+when that is set; the probes and /metrics stay open. HTTP plumbing (error body, field locations,
+body-size limit, bearer check) is `services.web`, shared with the gateway and the sandbox.
+
+Errors are ours, never a score: an unknown model is a 404, models still loading a 503, a failed
+forward pass a 500 with code `model_error`; the gateway's scorers report all of them as `error`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.contract import ErrorBody
 from services.model_server.config import ModelServerSettings, ModelSpec
+from services.model_server.metrics import ModelServerMetrics
 from services.model_server.schema import ModelList, ModelRequest, ModelResponse
 from services.model_server.served import ServedModels, UnknownModel
+from services.web import BodySizeLimit, RequestTooLarge, bearer_token_check, error_response, field_location, http_error_code
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 5
+require_token = bearer_token_check("REWARDSTACK_MODELS_API_TOKEN")
 
 
 class ModelFailed(RuntimeError):
     """A forward pass failed: our infrastructure's fault, answered with a 500."""
 
 
-class RequestTooLarge(ValueError):
-    def __init__(self, field: str, detail: str) -> None:
-        self.field, self.detail = field, detail
-        super().__init__(detail)
+class ModelsNotReady(RuntimeError):
+    """The models are still loading, or failed to load: 503, try another replica."""
+
+
+class LoadState:
+    """Where loading stands: `models` once loaded, `error` once it failed, neither while loading."""
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self.models: ServedModels | None = None
+        self.error: str | None = None
+
+    @property
+    def status(self) -> str:
+        return "ready" if self.models is not None else ("failed" if self.error is not None else "loading")
 
 
 def _served(request: Request) -> ServedModels:
-    return request.app.state.models
+    state: LoadState = request.app.state.load
+    if state.models is None:
+        raise ModelsNotReady(f"models {state.status}" + (f": {state.error}" if state.error else "; retry shortly"))
+    return state.models
 
 
 ServedDep = Annotated[ServedModels, Depends(_served)]
-router = APIRouter(tags=["models"])
+router = APIRouter()
 
 
-@router.get("/health")
-async def health(models: ServedDep) -> dict[str, object]:
-    return {"status": "ok", "models": models.names()}
+@router.get("/healthz", tags=["health"])
+async def healthz(request: Request) -> JSONResponse:
+    """Alive unless loading failed: a process that can never become ready should be restarted."""
+    state: LoadState = request.app.state.load
+    if state.error is not None:
+        return JSONResponse({"status": "failed", "detail": state.error}, status_code=503)
+    return JSONResponse({"status": "ok"})
 
 
-@router.get("/v1/models", response_model=ModelList)
+@router.get("/readyz", tags=["health"])
+async def readyz(request: Request) -> JSONResponse:
+    """Ready once every configured model is loaded; 503 while loading or after a failed load."""
+    state: LoadState = request.app.state.load
+    body: dict[str, object] = {"status": state.status, "models": state.names}
+    if state.error is not None:
+        body["detail"] = state.error
+    return JSONResponse(body, status_code=200 if state.models is not None else 503)
+
+
+@router.get("/metrics", tags=["health"])
+async def metrics(request: Request) -> Response:
+    return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+@router.get("/v1/models", response_model=ModelList, tags=["models"], dependencies=[Depends(require_token)])
 async def list_models(models: ServedDep) -> ModelList:
     return ModelList(models=models.info())
 
 
-@router.post("/v1/models/{name}/score", response_model=ModelResponse, responses={404: {"model": ErrorBody}, 500: {"model": ErrorBody}})
+@router.post(
+    "/v1/models/{name}/score", response_model=ModelResponse, tags=["models"], dependencies=[Depends(require_token)],
+    responses={401: {"model": ErrorBody}, 404: {"model": ErrorBody}, 413: {"model": ErrorBody}, 500: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+)
 async def score(name: str, body: ModelRequest, request: Request, models: ServedDep) -> ModelResponse:
     settings: ModelServerSettings = request.app.state.settings
-    if len(body.items) > settings.max_items_per_request:
-        raise RequestTooLarge("items", f"items: {len(body.items)} items; at most {settings.max_items_per_request} per request")
-    for i, item in enumerate(body.items):
-        if len(item.response) > settings.max_response_chars:
-            raise RequestTooLarge(f"items.{i}.response", f"items.{i}.response: {len(item.response)} characters; at most {settings.max_response_chars}")
+    m: ModelServerMetrics = request.app.state.metrics
+    if name not in models.backends:
+        raise UnknownModel(name, models.names())
+    try:
+        _check_sizes(settings, body)
+    except RequestTooLarge:
+        m.requests.labels(name, "too_large").inc()
+        raise
     try:
         results = await models.score(name, body.items)
     except RuntimeError as exc:
+        m.requests.labels(name, "error").inc()
+        m.items.labels(name, "error").inc(len(body.items))
         raise ModelFailed(str(exc)) from exc
+    m.requests.labels(name, "ok").inc()
+    for result in results:
+        m.items.labels(name, result.status.value).inc()
     return ModelResponse(model=name, results=results)
 
 
+def _check_sizes(settings: ModelServerSettings, body: ModelRequest) -> None:
+    if len(body.items) > settings.max_items_per_request:
+        raise RequestTooLarge("items", f"{len(body.items)} items; at most {settings.max_items_per_request} per request")
+    for i, item in enumerate(body.items):
+        if len(item.response) > settings.max_response_chars:
+            raise RequestTooLarge(f"items[{i}].response", f"{len(item.response)} characters; at most {settings.max_response_chars}")
+
+
 def _install_error_handlers(app: FastAPI) -> None:
-    async def unknown_model(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(status_code=404, content=ErrorBody(code="unknown_model", detail=str(exc)).model_dump())
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        messages = [f"{field_location(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()[:20]]
+        return error_response(422, "invalid_request", "; ".join(messages))
 
-    async def too_large(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestTooLarge)
-        return JSONResponse(status_code=413, content=ErrorBody(code="request_too_large", detail=exc.detail).model_dump())
+    async def unknown_model(request: Request, exc: UnknownModel) -> JSONResponse:
+        return error_response(404, "unknown_model", str(exc))
 
-    async def model_failed(request: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse(status_code=500, content=ErrorBody(code="model_error", detail=str(exc)).model_dump())
+    async def too_large(request: Request, exc: RequestTooLarge) -> JSONResponse:
+        return error_response(413, "request_too_large", str(exc))
 
-    app.add_exception_handler(UnknownModel, unknown_model)
-    app.add_exception_handler(RequestTooLarge, too_large)
-    app.add_exception_handler(ModelFailed, model_failed)
+    async def model_failed(request: Request, exc: ModelFailed) -> JSONResponse:
+        return error_response(500, "model_error", str(exc))
+
+    async def not_ready(request: Request, exc: ModelsNotReady) -> JSONResponse:
+        return error_response(503, "not_ready", str(exc), {"Retry-After": str(RETRY_AFTER_S)})
+
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, http_error_code(exc.status_code), str(exc.detail), getattr(exc, "headers", None))
+
+    app.add_exception_handler(RequestValidationError, invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(UnknownModel, unknown_model)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestTooLarge, too_large)  # type: ignore[arg-type]
+    app.add_exception_handler(ModelFailed, model_failed)  # type: ignore[arg-type]
+    app.add_exception_handler(ModelsNotReady, not_ready)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
 
 
-def create_model_app(settings: ModelServerSettings | None = None, *, specs: Mapping[str, ModelSpec] | None = None) -> FastAPI:
-    """Build the model server. `specs` overrides the models from `settings` (tests, embedding)."""
+async def _serve_models(app: FastAPI, specs: Mapping[str, ModelSpec], stop: asyncio.Event, on_load_failure: Callable[[], None] | None) -> None:
+    """Load the models, publish them in `app.state.load`, hold them until `stop`, then free them."""
+    state: LoadState = app.state.load
+    metrics: ModelServerMetrics = app.state.metrics
+    loaded = False
+    try:
+        async with ServedModels.open(specs, metrics.pass_observer) as models:
+            state.models, loaded = models, True
+            log.info("serving models: %s", ", ".join(f"{i.name} ({i.kind}, {i.device}, {i.dtype})" for i in models.info()))
+            try:
+                await stop.wait()
+            finally:
+                state.models = None
+    except Exception as exc:
+        if loaded:
+            raise  # a failure while freeing the models, not while loading them
+        state.error = f"{type(exc).__name__}: {exc}"
+        log.error("loading the models failed: %s", state.error)
+        if on_load_failure is not None:
+            on_load_failure()
+
+
+def create_model_app(
+    settings: ModelServerSettings | None = None,
+    *,
+    specs: Mapping[str, ModelSpec] | None = None,
+    on_load_failure: Callable[[], None] | None = None,
+) -> FastAPI:
+    """Build the model server. `specs` overrides the models from `settings` (tests, embedding);
+    `on_load_failure` is called once if loading fails (the CLI uses it to stop the server)."""
     settings = settings or ModelServerSettings()
     chosen = dict(specs) if specs is not None else settings.models()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with ServedModels.open(chosen) as models:
-            app.state.models = models
-            log.info("serving models: %s", ", ".join(f"{i.name} ({i.kind}, {i.device}, {i.dtype})" for i in models.info()))
+        if settings.binds_beyond_loopback and settings.api_token is None:
+            log.warning("model server on %s without REWARDSTACK_MODELS_API_TOKEN: keep it on a private network", settings.host)
+        stop = asyncio.Event()
+        loader = asyncio.create_task(_serve_models(app, chosen, stop, on_load_failure), name="load-models")
+        try:
             yield
+        finally:
+            stop.set()
+            if app.state.load.status == "loading":
+                loader.cancel()  # shutting down mid-load: the loading thread finishes on its own
+            try:
+                await loader
+            except asyncio.CancelledError:
+                pass
 
     app = FastAPI(title="rewardstack model server", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.load = LoadState(list(chosen))
+    app.state.metrics = ModelServerMetrics(lambda: app.state.load.models.depths() if app.state.load.models else {})
     _install_error_handlers(app)
     app.include_router(router)
+    app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_body_bytes, setting="REWARDSTACK_MODELS_MAX_BODY_BYTES")
     return app

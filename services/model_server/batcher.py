@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from services.model_server.backends.base import Backend, Prepared
 from services.model_server.config import BatchingConfig
@@ -35,13 +36,26 @@ class _Waiting:
 
 @dataclass
 class BatcherStats:
-    """Counters for tests, benchmarks and metrics."""
+    """Running totals, for tests and benchmarks (metrics get every pass through `on_pass`)."""
 
     forward_passes: int = 0
     sequences: int = 0
     padded_tokens: int = 0
     real_tokens: int = 0
-    pass_sizes: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PassRecord:
+    """One forward pass, as the batcher saw it: what the `/metrics` histograms and counters read."""
+
+    sequences: int
+    real_tokens: int
+    padded_tokens: int
+    seconds: float
+    failed: bool
+
+
+PassObserver = Callable[[PassRecord], None]
 
 
 def plan_batches(lengths: Sequence[int], config: BatchingConfig) -> list[list[int]]:
@@ -65,8 +79,9 @@ def plan_batches(lengths: Sequence[int], config: BatchingConfig) -> list[list[in
 class DynamicBatcher:
     """One per served model. `await submit(items)` returns one outcome per item, in order."""
 
-    def __init__(self, backend: Backend, config: BatchingConfig, executor: Executor) -> None:
+    def __init__(self, backend: Backend, config: BatchingConfig, executor: Executor, on_pass: PassObserver | None = None) -> None:
         self.backend, self.config, self.executor = backend, config, executor
+        self.on_pass = on_pass
         self.stats = BatcherStats()
         self._queue: asyncio.Queue[_Waiting] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
@@ -89,6 +104,11 @@ class DynamicBatcher:
         for waiting in left:
             if not waiting.future.done():
                 waiting.future.set_exception(RuntimeError("the model server is shutting down"))
+
+    @property
+    def depth(self) -> int:
+        """Items waiting for a forward pass or in one: queued, or taken by the current flush and unanswered."""
+        return self._queue.qsize() + sum(1 for w in self._inflight if not w.future.done())
 
     async def submit(self, prepared: Sequence[Prepared]) -> list[ModelOutcome]:
         if self._task is None or self._task.done():
@@ -134,23 +154,28 @@ class DynamicBatcher:
                 group = [taken[i] for i in indices if not taken[i].future.done()]
                 if not group:
                     continue
+                started = time.perf_counter()
                 try:
                     outcomes = await loop.run_in_executor(self.executor, self.backend.forward, [w.prepared for w in group])
                 except Exception as exc:  # a failed pass fails its items, never the loop
                     log.exception("forward pass of %d sequences failed", len(group))
+                    self._record(group, time.perf_counter() - started, failed=True)
                     for w in group:
                         if not w.future.done():
                             w.future.set_exception(RuntimeError(f"model forward pass failed: {type(exc).__name__}: {exc}"))
                     continue
-                self._record(group)
+                self._record(group, time.perf_counter() - started, failed=False)
                 for w, outcome in zip(group, outcomes, strict=True):
                     if not w.future.done():
                         w.future.set_result(outcome)
 
-    def _record(self, group: Sequence[_Waiting]) -> None:
+    def _record(self, group: Sequence[_Waiting], seconds: float, *, failed: bool) -> None:
         lengths = [w.prepared.length for w in group]
-        self.stats.forward_passes += 1
-        self.stats.sequences += len(group)
-        self.stats.real_tokens += sum(lengths)
-        self.stats.padded_tokens += max(lengths) * len(group)
-        self.stats.pass_sizes.append(len(group))
+        record = PassRecord(len(group), sum(lengths), max(lengths) * len(group), seconds, failed)
+        if not failed:
+            self.stats.forward_passes += 1
+            self.stats.sequences += record.sequences
+            self.stats.real_tokens += record.real_tokens
+            self.stats.padded_tokens += record.padded_tokens
+        if self.on_pass is not None:
+            self.on_pass(record)

@@ -3,6 +3,8 @@
     rewardstack models [--host 127.0.0.1] [--port 8200] [--config models.json]
 
 Without `--config` it serves the embedded CPU default (helpfulness and safety heads over MiniLM).
+Exit status: 2 for a bad configuration, 1 when the models fail to load.
+Set `REWARDSTACK_MODELS_API_TOKEN` to require a bearer token on /v1 when binding beyond loopback.
 """
 
 from __future__ import annotations
@@ -37,9 +39,14 @@ def main(argv: list[str]) -> int:
 
     from services.model_server.app import create_model_app
 
-    if settings.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"rewardstack models: serving on {settings.host} without authentication; keep it on a private network", file=sys.stderr)
-    uvicorn.run(create_model_app(settings, specs=specs), host=settings.host, port=settings.port, log_level=args.log_level)
+    # Models load after the server starts (probes answer meanwhile); a failed load stops it with status 1.
+    # The callback runs once serving has begun, when `server` is bound.
+    app = create_model_app(settings, specs=specs, on_load_failure=lambda: setattr(server, "should_exit", True))
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level=args.log_level))
+    server.run()
+    if app.state.load.error is not None:
+        print(f"rewardstack models: {app.state.load.error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import httpx
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from services.model_server.schema import ModelItem, ModelOutcome, ModelRequest, ModelResponse
 from services.model_server.served import ServedModels
@@ -30,8 +30,17 @@ class ModelClient(Protocol):
 class HttpModelClient:
     """`POST {base_url}/v1/models/{model}/score`, one round trip per scorer batch."""
 
-    def __init__(self, base_url: str, *, timeout: httpx.Timeout = DEFAULT_TIMEOUT, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport)
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_token: SecretStr | None = None,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """`api_token`: sent as `Authorization: Bearer` (the server's REWARDSTACK_MODELS_API_TOKEN)."""
+        headers = {"Authorization": f"Bearer {api_token.get_secret_value()}"} if api_token is not None else {}
+        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport, headers=headers)
 
     async def aclose(self) -> None:
         await self._http.aclose()

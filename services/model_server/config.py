@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ModelKind = Literal["reward", "guard", "embedded"]
@@ -112,8 +112,24 @@ class ModelServerSettings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Bind address. Loopback unless told otherwise.")
     port: int = Field(default=8200, ge=0, le=65535)
     config: Path | None = Field(default=None, description="Models file (JSON); unset serves the embedded default.")
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="When set, /v1 calls need `Authorization: Bearer <token>`; the gateway sends the same variable's value.",
+    )
     max_items_per_request: int = Field(default=4096, ge=1)
     max_response_chars: int = Field(default=200_000, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Request bodies past this are a 413, read no further.")
+
+    @field_validator("api_token")
+    @classmethod
+    def _token_not_trivial(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 8:
+            raise ValueError("REWARDSTACK_MODELS_API_TOKEN must be at least 8 characters")
+        return value
+
+    @property
+    def binds_beyond_loopback(self) -> bool:
+        return self.host not in {"127.0.0.1", "localhost", "::1"}
 
     def models(self) -> dict[str, ModelSpec]:
         return embedded_models() if self.config is None else load_models_file(self.config)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from services.model_server.backends.base import Backend, Prepared
-from services.model_server.batcher import DynamicBatcher
+from services.model_server.batcher import DynamicBatcher, PassObserver
 from services.model_server.config import ModelSpec, force_offline
 from services.model_server.schema import ModelInfo, ModelItem, ModelOutcome
 
@@ -75,13 +75,17 @@ class ServedModels:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, specs: Mapping[str, ModelSpec]) -> AsyncIterator[ServedModels]:
+    async def open(
+        cls, specs: Mapping[str, ModelSpec], observers: Callable[[str], PassObserver] | None = None
+    ) -> AsyncIterator[ServedModels]:
+        """Load, serve, then free. `observers(name)`, when given, is told about each of that model's passes."""
         backends = await asyncio.to_thread(load_backends, specs)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-forward")
         try:
             async with AsyncExitStack() as stack:
                 batchers = {
-                    name: await stack.enter_async_context(DynamicBatcher(backend, specs[name].batching, executor))
+                    name: await stack.enter_async_context(
+                        DynamicBatcher(backend, specs[name].batching, executor, observers(name) if observers else None))
                     for name, backend in backends.items()
                 }
                 yield cls(backends, batchers)
@@ -92,6 +96,9 @@ class ServedModels:
 
     def names(self) -> list[str]:
         return list(self.backends)
+
+    def depths(self) -> dict[str, int]:
+        return {name: batcher.depth for name, batcher in self.batchers.items()}
 
     def info(self) -> list[ModelInfo]:
         return [

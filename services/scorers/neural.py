@@ -94,7 +94,7 @@ async def open_neural_scorers(settings: Settings) -> AsyncIterator[list[BatchSco
     if settings.models_url:
         from services.model_server.client import HttpModelClient
 
-        http = HttpModelClient(settings.models_url)
+        http = HttpModelClient(settings.models_url, api_token=settings.models_api_token)
         try:
             yield [HelpfulnessScorer(http), SafetyScorer(http)]
         finally:

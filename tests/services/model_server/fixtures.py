@@ -4,9 +4,12 @@ Imported by the conftest here and by tests/services/scorers/test_neural.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 
 from services.model_server.app import create_model_app
@@ -36,8 +39,27 @@ def tiny_specs(reward_path: Path, guard_path: Path, batching: BatchingConfig | N
     }
 
 
+def wait_ready(url: str, timeout_s: float = 120.0) -> httpx.Response:
+    """Poll `/readyz` until 200 (models load after the server starts); the last answer otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = httpx.get(f"{url}/readyz", timeout=10)
+        if response.status_code == 200 or response.json()["status"] == "failed" or time.monotonic() > deadline:
+            return response
+        time.sleep(0.05)
+
+
+@contextmanager
+def serving(settings: ModelServerSettings, specs: Mapping[str, ModelSpec] | None = None) -> Iterator[str]:
+    """A model server on a real uvicorn server, its models loaded; yields the base URL."""
+    with running_server(create_model_app(settings, specs=specs)) as url:
+        ready = wait_ready(url)
+        assert ready.status_code == 200, ready.text
+        yield url
+
+
 @pytest.fixture(scope="module")
 def tiny_server(reward_path: Path, guard_path: Path) -> Iterator[str]:
     settings = ModelServerSettings(max_items_per_request=64, max_response_chars=5000)
-    with running_server(create_model_app(settings, specs=tiny_specs(reward_path, guard_path))) as url:
+    with serving(settings, tiny_specs(reward_path, guard_path)) as url:
         yield url

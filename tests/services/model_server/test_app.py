@@ -19,8 +19,10 @@ def client(tiny_server: str) -> Iterator[httpx.Client]:
         yield c
 
 
-def test_health_and_model_list(client: httpx.Client) -> None:
-    assert client.get("/health").json() == {"status": "ok", "models": ["helpfulness", "safety"]}
+def test_probes_and_model_list(client: httpx.Client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json() == {"status": "ready", "models": ["helpfulness", "safety"]}
     models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
     assert models["helpfulness"]["kind"] == "reward" and models["safety"]["kind"] == "guard"
     assert models["helpfulness"]["device"] == "cpu" and models["helpfulness"]["dtype"] == "float32"
@@ -53,20 +55,29 @@ def test_a_response_too_long_for_the_window_is_reported_not_cut(client: httpx.Cl
 
 
 @pytest.mark.parametrize(
-    ("path", "body", "status", "needle"),
+    ("path", "body", "status", "code", "needle"),
     [
-        pytest.param("/v1/models/nope/score", {"items": [{"response": "a"}]}, 404, "no model 'nope'", id="unknown-model"),
-        pytest.param("/v1/models/safety/score", {"items": []}, 422, "items", id="no-items"),
-        pytest.param("/v1/models/safety/score", {"items": [{"response": "a", "temperature": 1}]}, 422, "temperature", id="unknown-field"),
-        pytest.param("/v1/models/safety/score", {"items": [{"prompt": "a"}]}, 422, "response", id="missing-response"),
-        pytest.param("/v1/models/safety/score", {"items": [{"response": "a"}] * 65}, 413, "at most 64", id="too-many-items"),
-        pytest.param("/v1/models/safety/score", {"items": [{"response": "a" * 5001}]}, 413, "items.0.response", id="response-too-long"),
+        pytest.param("/v1/models/nope/score", {"items": [{"response": "a"}]}, 404, "unknown_model", "no model 'nope'; served: helpfulness, safety", id="unknown-model"),
+        pytest.param("/v1/models/safety/score", {"items": []}, 422, "invalid_request", "items: List should have at least 1 item", id="no-items"),
+        pytest.param("/v1/models/safety/score", {"items": [{"response": "a", "temperature": 1}]}, 422, "invalid_request", "items[0].temperature: Extra inputs", id="unknown-field"),
+        pytest.param("/v1/models/safety/score", {"items": [{"prompt": "a"}]}, 422, "invalid_request", "items[0].response: Field required", id="missing-response"),
+        pytest.param("/v1/models/safety/score", [1], 422, "invalid_request", "body: Input should be a valid dictionary", id="not-an-object"),
+        pytest.param("/v1/models/safety/score", {"items": [{"response": "a"}] * 65}, 413, "request_too_large", "items: 65 items; at most 64", id="too-many-items"),
+        pytest.param("/v1/models/safety/score", {"items": [{"response": "a" * 5001}]}, 413, "request_too_large", "items[0].response: 5001 characters", id="response-too-long"),
     ],
 )
-def test_bad_requests_name_the_problem(client: httpx.Client, path: str, body: dict, status: int, needle: str) -> None:
+def test_bad_requests_name_the_problem(client: httpx.Client, path: str, body: object, status: int, code: str, needle: str) -> None:
+    """The body is the gateway's and the sandbox's: `{"code", "detail"}`, the detail naming the field."""
     response = client.post(path, json=body)
     assert response.status_code == status
-    assert needle in response.text
+    assert set(response.json()) == {"code", "detail"} and response.json()["code"] == code
+    assert needle in response.json()["detail"]
+
+
+@pytest.mark.parametrize(("method", "path", "status", "code"), [("GET", "/v1/nothing", 404, "not_found"), ("GET", "/v1/models/safety/score", 405, "method_not_allowed")])
+def test_routing_errors_use_the_same_body(client: httpx.Client, method: str, path: str, status: int, code: str) -> None:
+    response = client.request(method, path)
+    assert response.status_code == status and response.json()["code"] == code
 
 
 def test_concurrent_requests_each_get_their_own_scores(tiny_server: str, reward_path: Path) -> None:

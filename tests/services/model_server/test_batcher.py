@@ -11,7 +11,7 @@ import pytest
 
 from services.model_server.backends.base import Backend, Prepared
 from services.model_server.backends.reward import RewardBackend
-from services.model_server.batcher import DynamicBatcher, plan_batches
+from services.model_server.batcher import DynamicBatcher, PassRecord, plan_batches
 from services.model_server.config import BatchingConfig
 from services.model_server.schema import ModelItem, ModelOutcome
 from services.model_server.served import ServedModels, UnknownModel
@@ -49,10 +49,10 @@ def test_concurrent_requests_are_combined_into_one_pass(reward_path: Path, guard
         async with ServedModels.open(tiny_specs(reward_path, guard_path, batching)) as models:
             results = await asyncio.gather(*(models.score("helpfulness", r) for r in REQUESTS))
             stats = models.batchers["helpfulness"].stats
-            return results, stats.forward_passes, stats.pass_sizes
+            return results, stats.forward_passes, stats.sequences
 
-    results, passes, sizes = asyncio.run(scenario())
-    assert passes == 1 and sizes == [sum(len(r) for r in REQUESTS)]
+    results, passes, sequences = asyncio.run(scenario())
+    assert passes == 1 and sequences == sum(len(r) for r in REQUESTS)
     for request, outcomes in zip(REQUESTS, results, strict=True):
         alone = [measure.forward([p])[0].score for p in measure.prepare(request)]  # type: ignore[list-item]
         assert [o.score for o in outcomes] == pytest.approx(alone, abs=1e-4)
@@ -91,6 +91,39 @@ def test_a_failed_pass_fails_its_items_and_the_batcher_keeps_serving() -> None:
                     await batcher.submit(backend.prepare([ModelItem(response="boom")]))  # type: ignore[arg-type]
                 outcomes = await batcher.submit(backend.prepare([ModelItem(response="fine")]))  # type: ignore[arg-type]
                 assert [o.score for o in outcomes] == [1.0]
+
+    asyncio.run(scenario())
+
+
+def test_every_pass_is_reported_to_the_observer_failed_ones_too() -> None:
+    backend, records = Exploding(), []
+
+    async def scenario() -> None:
+        with ThreadPoolExecutor(1) as executor:
+            async with DynamicBatcher(backend, BatchingConfig(max_wait_ms=0), executor, on_pass=records.append) as batcher:
+                with pytest.raises(RuntimeError, match="forward pass failed"):
+                    await batcher.submit(backend.prepare([ModelItem(response="boom")]))  # type: ignore[arg-type]
+                await batcher.submit(backend.prepare([ModelItem(response="a"), ModelItem(response="b")]))  # type: ignore[arg-type]
+                assert batcher.stats.forward_passes == 1 and batcher.stats.sequences == 2  # totals: good passes only
+
+    asyncio.run(scenario())
+    assert [(r.sequences, r.real_tokens, r.padded_tokens, r.failed) for r in records] == [(1, 1, 1, True), (2, 2, 2, False)]
+    assert all(isinstance(r, PassRecord) and r.seconds >= 0 for r in records)
+
+
+def test_depth_counts_items_waiting_for_a_pass() -> None:
+    backend = Exploding()
+
+    async def scenario() -> None:
+        with ThreadPoolExecutor(1) as executor:
+            async with DynamicBatcher(backend, BatchingConfig(max_wait_ms=10_000, flush_tokens=64), executor) as batcher:
+                assert batcher.depth == 0
+                first = asyncio.ensure_future(batcher.submit(backend.prepare([ModelItem(response="a"), ModelItem(response="b")])))  # type: ignore[arg-type]
+                await asyncio.sleep(0.05)  # taken by the collector, which waits for 64 tokens
+                assert batcher.depth == 2
+                await batcher.submit([Prepared(62, "c")])  # the flush: all three in one pass
+                await first
+                assert batcher.depth == 0
 
     asyncio.run(scenario())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from services.model_server.cli import main
 from services.model_server.config import ModelServerSettings, ModelSpec, load_models_file
 from services.model_server.served import load_backends
 from tests.servers import free_port
+from tests.services.model_server.fixtures import wait_ready
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
@@ -60,27 +62,57 @@ def test_cli_refuses_an_unreadable_models_file(tmp_path: Path, capsys: pytest.Ca
     assert "cannot read models file" in capsys.readouterr().err
 
 
-def test_cli_serves_a_models_file(tmp_path: Path, reward_path: Path) -> None:
+def test_cli_refuses_a_trivial_token(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("REWARDSTACK_MODELS_API_TOKEN", "short")
+    assert main([]) == 2
+    assert "REWARDSTACK_MODELS_API_TOKEN must be at least 8 characters" in capsys.readouterr().err
+
+
+def start_cli(config: Path, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "services.model_server.cli", "--port", str(port), "--config", str(config), "--log-level", "warning"]
+    return subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
+
+
+def test_cli_serves_a_models_file_behind_the_token_from_the_environment(tmp_path: Path, reward_path: Path) -> None:
     config = tmp_path / "models.json"
     config.write_text(json.dumps({"models": {"rm": {"kind": "reward", "path": str(reward_path), "max_length": 128}}}))
-    port = free_port()
-    command = [sys.executable, "-m", "services.model_server.cli", "--port", str(port), "--config", str(config), "--log-level", "warning"]
-    process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    port, token = free_port(), "cli-token-0123456789"
+    process = start_cli(config, port, {"REWARDSTACK_MODELS_API_TOKEN": token})
+    url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
         while True:
             try:
-                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                assert httpx.get(f"{url}/healthz", timeout=2).json() == {"status": "ok"}
                 break
             except httpx.TransportError:
                 assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
                 assert time.monotonic() < deadline, "the model server did not start"
                 time.sleep(0.2)
-        assert health.json() == {"status": "ok", "models": ["rm"]}
-        result = httpx.post(f"http://127.0.0.1:{port}/v1/models/rm/score", json={"items": [{"prompt": "q", "response": "a"}]}, timeout=30)
+        ready = wait_ready(url)
+        assert ready.status_code == 200 and ready.json() == {"status": "ready", "models": ["rm"]}
+        body = {"items": [{"prompt": "q", "response": "a"}]}
+        assert httpx.post(f"{url}/v1/models/rm/score", json=body, timeout=30).status_code == 401
+        result = httpx.post(f"{url}/v1/models/rm/score", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         assert result.json()["results"][0]["status"] == "ok"
     finally:
         process.terminate()
         process.wait(timeout=30)
         if process.stderr:
             process.stderr.close()
+
+
+def test_cli_exits_with_status_1_when_the_models_fail_to_load(tmp_path: Path) -> None:
+    """Weights that are not a model: the server started, loading failed, so it stops rather than idling unready."""
+    (tmp_path / "empty").mkdir()
+    config = tmp_path / "models.json"
+    config.write_text(json.dumps({"models": {"rm": {"kind": "reward", "path": str(tmp_path / "empty")}}}))
+    process = start_cli(config, free_port())
+    try:
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 1
+    assert "model 'rm' (reward at" in stderr.decode()
