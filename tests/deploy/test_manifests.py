@@ -29,7 +29,7 @@ WORKLOADS = [
     if doc and doc["kind"] == "Deployment"
 ]
 ROLE_PORTS = {"gateway": 8000, "sandbox": 8100, "models": 8200}
-READY_PATHS = {"gateway": "/readyz", "sandbox": "/readyz", "models": "/health"}  # what each service answers
+READY_PATHS = {"gateway": "/readyz", "sandbox": "/readyz", "models": "/readyz"}  # what each service answers
 # What the sandbox's executors need to write their user namespaces' uid/gid maps, and nothing more.
 SANDBOX_CAPABILITIES = ["SETUID", "SETGID", "SETFCAP"]
 
