@@ -16,9 +16,11 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox import values
+from sandbox.assertions import Plan
 from sandbox.models import Verdict
 
-FLOAT_TOLERANCE = 1e-9
+FLOAT_TOLERANCE = values.FLOAT_TOLERANCE
 # What C++, Java and Node print when an allocation fails under the run's memory limit.
 OUT_OF_MEMORY_MARKERS = (b"std::bad_alloc", b"java.lang.OutOfMemoryError", b"JavaScript heap out of memory")
 _FLOAT_TOKEN = re.compile(rb"[+-]?(?:\d+\.\d*|\.\d+|\d+(?=[eE]))(?:[eE][+-]?\d+)?")
@@ -59,7 +61,7 @@ def parse_reports(raw: bytes) -> tuple[dict[str, Any], ...]:
     for line in raw.splitlines():
         try:
             value = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(value, dict):
             out.append(value)
@@ -135,18 +137,9 @@ def tokens_match(actual: bytes, expected: bytes) -> tuple[bool, str]:
 
 
 def values_match(actual: Any, expected: Any) -> bool:
-    """Equality of JSON values from `call` mode; floats to 1e-9, `1 == 1.0`, `True != 1`."""
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return type(actual) is type(expected) and actual == expected
-    if isinstance(expected, (int, float)) and isinstance(actual, (int, float)):
-        if isinstance(expected, int) and isinstance(actual, int):
-            return actual == expected
-        return math.isclose(actual, expected, rel_tol=FLOAT_TOLERANCE, abs_tol=FLOAT_TOLERANCE) or actual == expected
-    if isinstance(expected, list) and isinstance(actual, list):
-        return len(actual) == len(expected) and all(values_match(a, e) for a, e in zip(actual, expected))
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        return actual.keys() == expected.keys() and all(values_match(actual[k], expected[k]) for k in expected)
-    return type(actual) is type(expected) and actual == expected
+    """Equality of JSON values from `call` mode: `values.same` (floats to 1e-9 only where the
+    expected value is a float, `2.0` for an expected `2`, `True != 1`); a JSON object is a dict."""
+    return values.same(actual, expected)
 
 
 def _preview(value: Any) -> str:
@@ -154,11 +147,41 @@ def _preview(value: Any) -> str:
     return text if len(text) <= 120 else text[:117] + "..."
 
 
+def plan_verdict(run: Execution, plan: Plan, nonce: str) -> tuple[Verdict, str]:
+    """An assert-mode test run as calls (`sandbox/assertions.py`): every call must have returned
+    a plain value, every converted assert must hold on those values here, and the harness must
+    have reported the end of the whole test; a program that ended before that is not accepted."""
+    got: dict[int, Any] = {}
+    for report in run.reports:
+        index = report.get("index")
+        if type(index) is not int or index in got or not 0 <= index < len(plan.calls):
+            continue
+        if report.get("kind") == "unserializable":
+            return Verdict.WRONG_ANSWER, f"call {index + 1} returned an object that is not a plain value: {str(report.get('message'))[:300]}"
+        if report.get("kind") == "value" and report.get("nonce") == nonce:
+            try:
+                got[index] = values.decode(report.get("value"))
+            except (ValueError, TypeError, RecursionError):
+                return Verdict.WRONG_ANSWER, f"call {index + 1} returned a value that cannot be read"
+    missing = next((i for i in range(len(plan.calls)) if i not in got), None)
+    if missing is not None:
+        return Verdict.RUNTIME_ERROR, f"the program ended before call {missing + 1} ({plan.calls[missing].name}) returned"
+    results = [got[i] for i in range(len(plan.calls))]
+    for check in plan.checks:
+        if not check.holds(results):
+            return Verdict.WRONG_ANSWER, f"assertion failed: {check.source[:300]}"
+    if not any(r.get("kind") == "passed" and r.get("nonce") == nonce for r in run.reports):
+        return Verdict.RUNTIME_ERROR, "the program ended before the tests finished"
+    return Verdict.ACCEPTED, ""
+
+
 def test_verdict(mode: str, run: Execution, test: Any, nonce: str, cpu_s: float, memory_mb: int) -> tuple[Verdict, str]:
     """The verdict of one test: a limit or crash if any, else the mode's comparison."""
     failed = limit_verdict(run, cpu_s, memory_mb)
     if failed is not None:
         return failed
+    if mode == "checks":
+        return plan_verdict(run, test, nonce)
     if mode == "stdio":
         ok, why = tokens_match(run.stdout, test.output.encode())
         return (Verdict.ACCEPTED, "") if ok else (Verdict.WRONG_ANSWER, why)

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.assertions import plan_for
 from sandbox.executors import ExecutorFailed, ExecutorPool
 from sandbox.judging import Execution, limit_verdict, test_verdict
 from sandbox.languages import Language, available_languages
@@ -300,22 +301,24 @@ class Runner:
 
     async def _judge_test(self, program: Program, request: JudgeRequest,
                           index: int, limits: RunLimits) -> TestResult:
-        test = request.tests[index]
-        stdin, payload = b"", None
+        test: Any = request.tests[index]
+        stdin, payload, mode = b"", None, request.mode
         if isinstance(test, StdioTest):
             stdin = test.input.encode()
         elif isinstance(test, CallTest):
             payload = json.dumps({"args": test.args, "kwargs": test.kwargs}).encode()
         else:
-            payload = test.encode()
+            # Asserts of the common shape become calls checked here (sandbox/assertions.py).
+            test = plan_for(test)
+            payload, mode = test.payload, "checks"
         nonce = secrets.token_hex(16)
         try:
-            run = await self._execute(program, limits, mode=request.mode, stdin=stdin, payload=payload,
+            run = await self._execute(program, limits, mode=mode, stdin=stdin, payload=payload,
                                       entry_point=request.entry_point, nonce=nonce, language=request.language)
         except ExecutorFailed as exc:
             result = TestResult(verdict=Verdict.SANDBOX_ERROR, detail=str(exc))
         else:
-            verdict, detail = test_verdict(request.mode, run, test, nonce, limits.cpu_s, limits.memory_mb)
+            verdict, detail = test_verdict(mode, run, test, nonce, limits.cpu_s, limits.memory_mb)
             result = TestResult(verdict=verdict, cpu_ms=round(run.cpu_ms, 3), wall_ms=round(run.wall_ms, 3),
                                 memory_kb=run.memory_kb, exit_code=run.exit_code, signal=run.signal, detail=detail)
         self.metrics.runs.labels(request.language, result.verdict.value).inc()

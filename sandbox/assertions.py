@@ -1,0 +1,405 @@
+"""Assert-mode tests turned into calls whose results are checked here, outside the program's process.
+
+A test run in the program's own process can be defeated by the program (an object whose `__eq__`
+always answers True, a patched builtin, a forged pass report). So each assert of a test that has
+the common shape is converted: the program's process only makes the call and sends back the value
+it got, as a plain value (`sandbox/values.py`); the assert's expected side is evaluated here, by
+`Check.holds`, and never enters that process. Converted are `assert` statements at the top level
+of the test or directly in the body of HumanEval's `def check(candidate)` (called once as
+`check(NAME)`) whose expression is built only from:
+
+- calls of the program's functions (a name the test does not bind itself, not a builtin; or
+  `candidate`) with literal arguments (`ast.literal_eval`);
+- literals; `==`, `!=`, `<`, `<=`, `>`, `>=`, `in`, `not in`, `is`/`is not` None/True/False; `not`,
+  `and`, `or`; `+ - * / // %` and unary `-` on numbers; subscripts by a literal;
+- the pure builtins in `PURE` applied to those, and `math.isclose` / `math.fabs` (after `import math`).
+
+`==` is the strict comparison of `values.same`, the program's value as the actual side. Any other
+statement (loops, helper functions, random inputs, asserts on anything else) stays in a script
+run in the program's process after the calls, as all of a test used to be: that part remains
+open to the tricks above, and docs/sandbox.md says so. Imports of the test are run before the
+calls too (the program's functions may rely on them, as they did when the test shared its scope).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+import math
+import operator
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from typing import Any
+
+from sandbox import values
+
+PURE: dict[str, Any] = {
+    "abs": abs, "all": all, "any": any, "bool": bool, "float": float, "frozenset": frozenset, "int": int,
+    "len": len, "list": list, "max": max, "min": min, "round": round, "set": set, "sorted": sorted,
+    "str": str, "sum": sum, "tuple": tuple,
+}
+MATH: dict[str, Any] = {"isclose": math.isclose, "fabs": math.fabs}
+_BUILTIN_NAMES = frozenset(dir(builtins))
+_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+               ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
+_ORDER = {ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge}
+# What a failed evaluation of a check on the program's values raises: the check does not hold.
+_FAILURES = (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, OverflowError, RecursionError, AttributeError)
+
+
+class NotConvertible(Exception):
+    """The statement stays in the in-process script."""
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: tuple[Any, ...]
+    kwargs: tuple[tuple[str, Any], ...]
+    truth: bool = False  # only the value's truth counts (`assert f(x)`, `assert not f(x)`): send bool(value)
+
+    def wire(self) -> dict[str, Any]:
+        return {"name": self.name, "args": values.encode(list(self.args)), "kwargs": {k: values.encode(v) for k, v in self.kwargs},
+                "truth": self.truth}
+
+
+# A check's expression, as nested tuples: ("lit", v) | ("value", call index) | ("fn", f, args, kwargs)
+# | ("cmp", left, ops, rights) | ("and"/"or", items) | ("not", x) | ("neg", x) | ("bin", op, l, r) | ("sub", x, key)
+Node = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Check:
+    source: str
+    expr: Node
+
+    def holds(self, results: list[Any]) -> bool:
+        """Whether the assert holds for the program's values (`results[i]` returned by call i)."""
+        try:
+            return bool(_evaluate(self.expr, results)[0])
+        except _FAILURES:
+            return False
+
+
+@dataclass(frozen=True)
+class Plan:
+    setup: str  # the test's imports
+    calls: tuple[Call, ...]
+    checks: tuple[Check, ...]
+    script: str | None  # what could not be converted, run in the program's process
+
+    @cached_property
+    def payload(self) -> bytes:
+        return json.dumps({"setup": self.setup, "calls": [c.wire() for c in self.calls], "script": self.script}).encode()
+
+
+def _evaluate(node: Node, results: list[Any]) -> tuple[Any, bool]:
+    """(value, whether it derives from the program's values)."""
+    kind = node[0]
+    if kind == "lit":
+        return node[1], False
+    if kind == "value":
+        return results[node[1]], True
+    if kind == "fn":
+        evaluated = [_evaluate(a, results) for a in node[2]]
+        kwargs = {k: _evaluate(v, results)[0] for k, v in node[3]}
+        return node[1](*(v for v, _ in evaluated), **kwargs), any(d for _, d in evaluated)
+    if kind == "cmp":
+        left, left_derived = _evaluate(node[1], results)
+        for op, right_node in zip(node[2], node[3]):
+            right, right_derived = _evaluate(right_node, results)
+            if not _compare(op, left, left_derived, right, right_derived):
+                return False, True
+            left, left_derived = right, right_derived
+        return True, True
+    if kind in ("and", "or"):
+        value, derived = None, False
+        for item in node[1]:
+            value, item_derived = _evaluate(item, results)
+            derived = derived or item_derived
+            if bool(value) == (kind == "or"):
+                break
+        return value, derived
+    if kind == "not":
+        value, derived = _evaluate(node[1], results)
+        return not value, derived
+    if kind == "neg":
+        value, derived = _evaluate(node[1], results)
+        return -_number(value), derived
+    if kind == "bin":
+        left, left_derived = _evaluate(node[2], results)
+        right, right_derived = _evaluate(node[3], results)
+        return node[1](_number(left), _number(right)), left_derived or right_derived
+    if kind == "sub":
+        value, derived = _evaluate(node[1], results)
+        return value[node[2]], derived
+    raise AssertionError(kind)
+
+
+def _number(value: Any) -> Any:
+    """Arithmetic here is on numbers only: `[0] * value` must not build a list the program sized."""
+    if type(value) not in (int, float, complex):
+        raise TypeError(f"a {type(value).__name__} in arithmetic")
+    return value
+
+
+def _compare(op: type[ast.cmpop], left: Any, left_derived: bool, right: Any, right_derived: bool) -> bool:
+    if op in (ast.Eq, ast.NotEq):
+        equal = values.same(right, left) if left_derived is False and right_derived else values.same(left, right)
+        return equal if op is ast.Eq else not equal
+    if op is ast.Is:
+        return left is right
+    if op is ast.IsNot:
+        return left is not right
+    if op is ast.In:
+        return left in right
+    if op is ast.NotIn:
+        return left not in right
+    return bool(_ORDER[op](left, right))
+
+
+class _Converter:
+    """Builds the Node of one assert expression, collecting its calls of the program's functions."""
+
+    def __init__(self, aliases: dict[str, str], bound: set[str], modules: set[str], calls: list[Call]) -> None:
+        self.aliases, self.bound, self.modules = aliases, bound, modules
+        self.calls = calls
+        self.found = 0
+
+    def convert_test(self, node: ast.expr) -> Node:
+        """The whole assert expression: a bare call, or `not` a call, asks only for the value's truth,
+        which the program's process computes (it cannot tell which truth the test wants)."""
+        bare = node.operand if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not) else node
+        converted = self.convert(bare)
+        if converted[0] == "value":
+            call = self.calls[converted[1]]
+            self.calls[converted[1]] = Call(call.name, call.args, call.kwargs, truth=True)
+        return ("not", converted) if bare is not node else converted
+
+    def convert(self, node: ast.expr) -> Node:
+        literal = _literal(node)
+        if literal is not _NO_LITERAL:
+            return ("lit", literal)
+        if isinstance(node, ast.Call):
+            return self._call(node)
+        if isinstance(node, ast.Compare):
+            for op in node.ops:
+                if type(op) not in (ast.Eq, ast.NotEq, ast.In, ast.NotIn, ast.Is, ast.IsNot, *_ORDER):
+                    raise NotConvertible
+                if isinstance(op, (ast.Is, ast.IsNot)) and not all(
+                        isinstance(c, ast.Constant) and c.value in (None, True, False) for c in node.comparators):
+                    raise NotConvertible
+            return ("cmp", self.convert(node.left), tuple(type(op) for op in node.ops), tuple(self.convert(c) for c in node.comparators))
+        if isinstance(node, ast.BoolOp):
+            return ("and" if isinstance(node.op, ast.And) else "or", tuple(self.convert(v) for v in node.values))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub)):
+            return ("not" if isinstance(node.op, ast.Not) else "neg", self.convert(node.operand))
+        if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+            return ("bin", _ARITHMETIC[type(node.op)], self.convert(node.left), self.convert(node.right))
+        if isinstance(node, ast.Subscript):
+            key = _literal(node.slice)
+            if key is _NO_LITERAL or isinstance(node.slice, ast.Slice):
+                raise NotConvertible
+            return ("sub", self.convert(node.value), key)
+        raise NotConvertible
+
+    def _call(self, node: ast.Call) -> Node:
+        func = node.func
+        if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+            raise NotConvertible
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "math" \
+                and "math" in self.modules and "math" not in self.bound and func.attr in MATH:
+            return self._pure(MATH[func.attr], node)
+        if not isinstance(func, ast.Name):
+            raise NotConvertible
+        name = func.id
+        if name in self.aliases:
+            name = self.aliases[name]
+        elif name in self.bound:
+            raise NotConvertible
+        elif name in PURE:
+            return self._pure(PURE[name], node)
+        elif name in _BUILTIN_NAMES:
+            raise NotConvertible
+        args = tuple(_literal(a) for a in node.args)
+        kwargs = tuple((k.arg, _literal(k.value)) for k in node.keywords if k.arg is not None)
+        if any(a is _NO_LITERAL for a in args) or any(v is _NO_LITERAL for _, v in kwargs):
+            raise NotConvertible
+        call = Call(name, args, kwargs)
+        try:
+            call.wire()
+        except (TypeError, ValueError):  # e.g. an Ellipsis argument
+            raise NotConvertible from None
+        self.calls.append(call)
+        self.found += 1
+        return ("value", len(self.calls) - 1)
+
+    def _pure(self, function: Any, node: ast.Call) -> Node:
+        kwargs = tuple((k.arg, self.convert(k.value)) for k in node.keywords)
+        return ("fn", function, tuple(self.convert(a) for a in node.args), kwargs)
+
+
+_NO_LITERAL = object()
+
+
+def _literal(node: ast.AST) -> Any:
+    """The value of a constant expression (literals, and arithmetic on them such as `3 * 19` or
+    `'ab' + 'c'`, bounded in size); _NO_LITERAL when the node is anything else."""
+    try:
+        return _constant(node)
+    except (NotConvertible, ValueError, TypeError, ArithmeticError, MemoryError, RecursionError):
+        return _NO_LITERAL
+
+
+_MAX_SIZE = 100_000  # elements of a folded sequence, digits of a folded int
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, (str, bytes, list, tuple)) and len(value) > _MAX_SIZE:
+        raise NotConvertible
+    if type(value) is int and value.bit_length() > 3 * _MAX_SIZE:
+        raise NotConvertible
+    return value
+
+
+def _constant(node: ast.AST) -> Any:
+    if isinstance(node, ast.Constant):
+        if node.value is Ellipsis:
+            raise NotConvertible
+        return node.value
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+        items = [_constant(e) for e in node.elts]
+        return tuple(items) if isinstance(node, ast.Tuple) else items if isinstance(node, ast.List) else set(items)
+    if isinstance(node, ast.Dict) and all(k is not None for k in node.keys):
+        return {_constant(k): _constant(v) for k, v in zip(node.keys, node.values)}  # type: ignore[arg-type]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return _bounded(-_number(_constant(node.operand)) if isinstance(node.op, ast.USub) else +_number(_constant(node.operand)))
+    if isinstance(node, ast.BinOp):
+        left, right = _constant(node.left), _constant(node.right)
+        if isinstance(node.op, ast.Pow):
+            if type(right) is not int or not 0 <= right <= 64 or (type(left) is int and abs(left).bit_length() * right > 3 * _MAX_SIZE):
+                raise NotConvertible
+            return _number(left) ** right
+        if isinstance(node.op, ast.Mult) and (type(left) in (str, list, tuple) or type(right) in (str, list, tuple)):
+            count, sequence = (right, left) if type(left) in (str, list, tuple) else (left, right)
+            if type(count) is not int or len(sequence) * max(count, 0) > _MAX_SIZE:
+                raise NotConvertible
+            return sequence * count
+        if isinstance(node.op, ast.Add) and type(left) is type(right) and type(left) in (str, list, tuple):
+            return _bounded(left + right)
+        if type(node.op) in _ARITHMETIC:
+            return _bounded(_ARITHMETIC[type(node.op)](_number(left), _number(right)))
+    raise NotConvertible
+
+
+def _bound_names(tree: ast.AST, skip: ast.AST | None = None) -> tuple[set[str], set[str]]:
+    """(names the test binds, except by `import math`-style imports and `skip`'s own arguments; modules imported whole)."""
+    bound: set[str] = set()
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and node is not skip:
+            a = node.args
+            bound.update(x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs, *(v for v in (a.vararg, a.kwarg) if v)))
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            bound.add(node.id)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname is None and "." not in alias.name:
+                    modules.add(alias.name)
+                else:
+                    bound.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom):
+            bound.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            bound.update(node.names)
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+            bound.add(node.name)
+    return bound, modules
+
+
+def _check_function(tree: ast.Module) -> tuple[ast.FunctionDef | None, str, str]:
+    """HumanEval's shape: `def check(candidate): ...` and one `check(NAME)` at the top level."""
+    defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    invocations = [n.value for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
+                   and isinstance(n.value.func, ast.Name) and n.value.func.id in defs]
+    if len(invocations) != 1:
+        return None, "", ""
+    call = invocations[0]
+    function = defs[call.func.id]  # type: ignore[attr-defined]
+    a = function.args
+    if (function.decorator_list or a.posonlyargs or a.kwonlyargs or a.vararg or a.kwarg or a.defaults or len(a.args) != 1
+            or call.keywords or len(call.args) != 1 or not isinstance(call.args[0], ast.Name)):
+        return None, "", ""
+    uses = sum(isinstance(n, ast.Name) and n.id == function.name for n in ast.walk(tree))
+    if uses != 1:
+        return None, "", ""
+    return function, a.args[0].arg, call.args[0].id
+
+
+def _inert(statement: ast.stmt, check: ast.FunctionDef | None) -> bool:
+    """A statement the script does not need once the asserts are gone (imports run in setup)."""
+    if isinstance(statement, (ast.Import, ast.ImportFrom, ast.Pass)):
+        return True
+    if isinstance(statement, ast.Expr) and (isinstance(statement.value, ast.Constant) or (
+            isinstance(statement.value, ast.Name) and statement.value.id in _BUILTIN_NAMES)):
+        return True  # a docstring, HumanEval/129's bare `print`
+    if isinstance(statement, ast.Assert):
+        value = _literal(statement.test)
+        return value is not _NO_LITERAL and bool(value)
+    if isinstance(statement, ast.Assign) and all(isinstance(t, ast.Name) for t in statement.targets):
+        return _literal(statement.value) is not _NO_LITERAL
+    if check is not None and statement is check:
+        return all(_inert(s, None) for s in check.body)
+    if check is not None and isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call) \
+            and isinstance(statement.value.func, ast.Name) and statement.value.func.id == check.name:
+        return all(_inert(s, None) for s in check.body)
+    return False
+
+
+@lru_cache(maxsize=4096)
+def plan_for(test: str) -> Plan:
+    """The converted form of one assert-mode test (cached: GRPO groups repeat the same tests)."""
+    try:
+        tree = ast.parse(test)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return Plan("", (), (), test)  # the program's process reports the error, as before
+    check, parameter, target = _check_function(tree)
+    bound, modules = _bound_names(tree, skip=check)
+    aliases: dict[str, str] = {}
+    if check is not None and parameter not in bound and target not in bound:
+        aliases[parameter] = target
+    calls: list[Call] = []
+    checks: list[Check] = []
+    imports: list[ast.stmt] = []
+
+    def convert_body(body: list[ast.stmt]) -> list[ast.stmt]:
+        kept = []
+        for statement in body:
+            if isinstance(statement, (ast.Import, ast.ImportFrom)):
+                imports.append(statement)
+            if isinstance(statement, ast.Assert):
+                converter = _Converter(aliases, bound, modules, calls)
+                mark = len(calls)
+                try:
+                    expr = converter.convert_test(statement.test)
+                    if converter.found == 0:
+                        raise NotConvertible
+                except NotConvertible:
+                    del calls[mark:]
+                else:
+                    checks.append(Check(ast.get_source_segment(test, statement) or ast.unparse(statement), expr))
+                    continue
+            kept.append(statement)
+        return kept or [ast.Pass()]
+
+    tree.body = convert_body(tree.body)
+    if check is not None and aliases:
+        check.body = convert_body(check.body)
+    if not checks:
+        return Plan("", (), (), test)
+    script = None if all(_inert(s, check) for s in tree.body) else ast.unparse(ast.fix_missing_locations(tree))
+    setup = ast.unparse(ast.Module(body=imports, type_ignores=[])) if imports else ""
+    return Plan(setup, tuple(calls), tuple(checks), script)
