@@ -1,7 +1,8 @@
 r"""The `code` scorer: does the program in the completion pass the item's tests in the sandbox?
 
 The program is the last fenced code block of the completion in the wanted language (a final
-block left unclosed, as when generation stops at the closing fence, counts). It is judged by the
+block left unclosed, as when generation stops at the closing fence, counts; a fence may open
+right after a tag, `<answer>```python`). It is judged by the
 sandbox service (`POST /v1/judge`, see docs/sandbox.md), whose verdicts are facts about the
 program; the sandbox's own failure (`sandbox_error`, an unreachable or overloaded sandbox) is
 status `error` or `timeout`, never a 0 that the policy would learn from.
@@ -45,7 +46,9 @@ LANGUAGE_TAGS: dict[str, frozenset[str]] = {
     "java": frozenset({"java"}),
     "javascript": frozenset({"javascript", "js", "node", "nodejs"}),
 }
-_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*```|\Z)", re.DOTALL | re.MULTILINE)
+# An opening fence starts a line, or follows the `>` closing a tag on the same line
+# (`<answer>```python`, as R1-format models write it).
+_FENCE = re.compile(r"(?:^|(?<=>))[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*```|\Z)", re.DOTALL | re.MULTILINE)
 MAX_IN_FLIGHT = 32
 RETRY_429_MAX_S = 5.0
 
