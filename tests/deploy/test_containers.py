@@ -34,6 +34,7 @@ WRONG_CODE_ITEM = {**CODE_ITEM, "id": "wrong-code",
                    "completion": "<think>Add two.</think>\n<answer>\n```python\ndef f(x):\n    return x + 2\n```\n</answer>"}
 API_TOKEN = "ci-token-0123456789"  # compose passes both tokens through from the environment
 SANDBOX_TOKEN = "ci-sandbox-token-0123456789"
+MODELS_TOKEN = "ci-models-token-0123456789"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 REQUEST = {
     "items": [MATH_ITEM, CODE_ITEM, WRONG_CODE_ITEM],
@@ -49,7 +50,8 @@ def stack() -> Iterator[ComposeStack]:
         pytest.skip(f"no container engine: {exc}")
     build_images()
     compose = ComposeStack(project="rewardstack-ci", gateways=2, sandboxes=2, scorer_workers=1,
-                           extra_env={"REWARDSTACK_API_TOKEN": API_TOKEN, "REWARDSTACK_SANDBOX_API_TOKEN": SANDBOX_TOKEN})
+                           extra_env={"REWARDSTACK_API_TOKEN": API_TOKEN, "REWARDSTACK_SANDBOX_API_TOKEN": SANDBOX_TOKEN,
+                                      "REWARDSTACK_MODELS_API_TOKEN": MODELS_TOKEN})
     try:
         compose.up()
         compose.wait_ready(EVERY_SCORER, api_token=API_TOKEN)
