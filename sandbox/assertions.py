@@ -293,11 +293,11 @@ def _constant(node: ast.AST) -> Any:
     raise NotConvertible
 
 
-def _bound_names(tree: ast.AST, skip: ast.AST | None = None) -> tuple[set[str], set[str]]:
+def _bound_names(nodes: list[ast.AST], skip: ast.AST | None = None) -> tuple[set[str], set[str]]:
     """(names the test binds, except by `import math`-style imports and `skip`'s own arguments; modules imported whole)."""
     bound: set[str] = set()
     modules: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             bound.add(node.name)
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and node is not skip:
@@ -320,7 +320,7 @@ def _bound_names(tree: ast.AST, skip: ast.AST | None = None) -> tuple[set[str], 
     return bound, modules
 
 
-def _check_function(tree: ast.Module) -> tuple[ast.FunctionDef | None, str, str]:
+def _check_function(tree: ast.Module, nodes: list[ast.AST]) -> tuple[ast.FunctionDef | None, str, str]:
     """HumanEval's shape: `def check(candidate): ...` and one `check(NAME)` at the top level."""
     defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     invocations = [n.value for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
@@ -333,7 +333,7 @@ def _check_function(tree: ast.Module) -> tuple[ast.FunctionDef | None, str, str]
     if (function.decorator_list or a.posonlyargs or a.kwonlyargs or a.vararg or a.kwarg or a.defaults or len(a.args) != 1
             or call.keywords or len(call.args) != 1 or not isinstance(call.args[0], ast.Name)):
         return None, "", ""
-    uses = sum(isinstance(n, ast.Name) and n.id == function.name for n in ast.walk(tree))
+    uses = sum(isinstance(n, ast.Name) and n.id == function.name for n in nodes)
     if uses != 1:
         return None, "", ""
     return function, a.args[0].arg, call.args[0].id
@@ -366,8 +366,10 @@ def plan_for(test: str) -> Plan:
         tree = ast.parse(test)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return Plan("", (), (), test)  # the program's process reports the error, as before
-    check, parameter, target = _check_function(tree)
-    bound, modules = _bound_names(tree, skip=check)
+    nodes = list(ast.walk(tree))
+    lines = test.splitlines()
+    check, parameter, target = _check_function(tree, nodes)
+    bound, modules = _bound_names(nodes, skip=check)
     aliases: dict[str, str] = {}
     if check is not None and parameter not in bound and target not in bound:
         aliases[parameter] = target
@@ -390,7 +392,8 @@ def plan_for(test: str) -> Plan:
                 except NotConvertible:
                     del calls[mark:]
                 else:
-                    checks.append(Check(ast.get_source_segment(test, statement) or ast.unparse(statement), expr))
+                    source = "\n".join(lines[statement.lineno - 1:statement.end_lineno]).strip()
+                    checks.append(Check(source, expr))
                     continue
             kept.append(statement)
         return kept or [ast.Pass()]
