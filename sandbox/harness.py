@@ -40,6 +40,13 @@ def _report(kind: str, **fields: Any) -> None:
         pass
 
 
+def _write_reports(reports: list[dict[str, Any]]) -> None:
+    try:
+        os.write(3, "".join(json.dumps(r) + "\n" for r in reports).encode())
+    except OSError:
+        pass
+
+
 def _json_ready(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_json_ready(v) for v in value]
@@ -109,6 +116,7 @@ def run_python(header: dict[str, Any], blobs: dict[str, bytes], env: dict[str, s
             if plan.get("setup"):
                 exec(compile(plan["setup"], "test.py", "exec"), scope)
             phase = "call"
+            reports = []  # written at once: a run that dies half-way is judged by how it died
             for index, call in enumerate(plan.get("calls", [])):
                 function = scope.get(call["name"])
                 if not callable(function):
@@ -117,15 +125,16 @@ def run_python(header: dict[str, Any], blobs: dict[str, bytes], env: dict[str, s
                 if call.get("truth"):
                     value = bool(value)
                 try:
-                    ready = values.encode(value)
+                    reports.append({"kind": "value", "nonce": nonce, "index": index, "value": values.encode(value)})
                 except (TypeError, ValueError, RecursionError) as exc:
-                    _report("unserializable", index=index, message=str(exc)[:500])
-                    continue
-                _report("value", nonce=nonce, index=index, value=ready)
+                    reports.append({"kind": "unserializable", "index": index, "message": str(exc)[:500]})
             phase = "test"
             if plan.get("script"):
+                _write_reports(reports)
+                reports = []
                 exec(compile(plan["script"], "test.py", "exec"), scope)
-            _report("passed", nonce=nonce)
+            reports.append({"kind": "passed", "nonce": nonce})
+            _write_reports(reports)
         elif mode == "assert":
             phase = "test"
             exec(compile(blobs.get("payload", b""), "test.py", "exec"), scope)

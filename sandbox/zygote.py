@@ -100,6 +100,11 @@ def _warm_up() -> None:
     with contextlib.redirect_stdout(io.StringIO()):
         exec(compile(_WARM_UP, "warmup.py", "exec"), {"__name__": "__main__", "__builtins__": builtins})
     json.loads(json.dumps(harness._json_ready([1, (2.5, "x"), {"k": None}])))
+    # The path of a converted assert-mode test (sandbox/assertions.py): run often enough here for
+    # the interpreter to specialise it before the fork rather than in every child.
+    sample = [1, -2.5, "x", None, True, (1, "y"), {"k": [0.5]}, {3, 4}, frozenset({5})]
+    for _ in range(64):
+        harness.values.decode(json.loads(json.dumps(harness.values.encode(sample))))
     gc.collect()
     gc.freeze()
 
