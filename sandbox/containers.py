@@ -30,7 +30,7 @@ from sandbox.executors import START_TIMEOUT_S, ExecutorFailed, Slot
 from sandbox.settings import SandboxSettings
 
 SOCKET_DIR = "/run/rewardstack"
-MODULES = ("protocol", "isolation", "harness", "zygote")
+MODULES = ("protocol", "isolation", "values", "harness", "zygote")  # in import order
 BOOTSTRAP = f"""
 import json, socket, sys, types
 channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
