@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-# CPU machines: install the CPU build of torch first, so no multi-GB CUDA build is pulled.
+# CPU machines: install the CPU build of torch first, so no multi-GB CUDA build is pulled. Where pip's
+# local wheel folder holds it (these build machines) it comes from there, elsewhere from PyTorch's CPU index.
 TORCH_CPU ?= torch==2.13.0
+TORCH_INDEX ?= $(if $(wildcard /opt/wheels/torch-*),,--index-url https://download.pytorch.org/whl/cpu)
 
 .PHONY: install serve test clean
 
@@ -12,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install "$(TORCH_CPU)"
+	$(BIN)/python -m pip install $(TORCH_INDEX) "$(TORCH_CPU)"
 	$(BIN)/python -m pip install -e ".[server,models,train,containers,dev]"
 	touch $@
 

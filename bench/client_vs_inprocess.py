@@ -122,7 +122,7 @@ def start_gateway() -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "REWARDSTACK_SCORERS": "math,format"}
+    env = {**os.environ, "REWARDSTACK_ENABLED_SCORERS": "math,format"}
     process = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env
     )

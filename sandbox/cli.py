@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
+
+from pydantic import ValidationError
 
 from sandbox.settings import SandboxSettings
+from services.cli import settings_problems
 
 
 def main(argv: list[str]) -> int:
@@ -15,7 +19,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     overrides = {k: v for k, v in {"host": args.host, "port": args.port, "slots": args.slots}.items() if v is not None}
-    settings = SandboxSettings(**overrides)
+    try:
+        settings = SandboxSettings(**overrides)
+    except ValidationError as exc:
+        print(f"rewardstack sandbox: {settings_problems(exc)}", file=sys.stderr)
+        return 2
 
     import uvicorn
 

@@ -32,18 +32,32 @@ def _serve(argv: Sequence[str]) -> int:
     parser.add_argument("--task-deadline-s", type=float, help="per-item scorer deadline in seconds (default 10)")
     parser.add_argument("--sandbox-url", help="sandbox service URL(s), comma-separated (default: embedded sandbox)")
     parser.add_argument("--models-url", help="model server URL (default: embedded CPU models)")
+    parser.add_argument("--enabled-scorers", help="comma-separated scorers to serve (default: all)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     args = parser.parse_args(argv)
 
     import uvicorn
+    from pydantic import ValidationError
 
     from services.gateway.app import create_app
     from services.settings import Settings
 
     overrides = {k: v for k, v in vars(args).items() if k != "log_level" and v is not None}
-    settings = Settings(**overrides)
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        print(f"rewardstack serve: {settings_problems(exc)}", file=sys.stderr)
+        return 2
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level)
     return 0
+
+
+def settings_problems(exc: Exception) -> str:
+    """A pydantic ValidationError of a settings class as one line per field, without the traceback."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in errors())
 
 
 def _delegate(name: str) -> Callable[[Sequence[str]], int]:

@@ -40,14 +40,29 @@ class Settings(BaseSettings):
         default=None, description="Sent to the model server as its bearer token (the variable it reads too: REWARDSTACK_MODELS_API_TOKEN).",
     )
 
-    scorers: str | None = Field(
+    enabled_scorers: str | None = Field(
         default=None,
         description="Comma-separated scorer names to serve (e.g. `math,format`); unset serves every scorer.",
     )
 
+    @property
+    def enabled_scorer_names(self) -> frozenset[str] | None:
+        """The names in `enabled_scorers`, or None for all."""
+        if self.enabled_scorers is None:
+            return None
+        return frozenset(s.strip() for s in self.enabled_scorers.split(",") if s.strip())
+
     def serves(self, name: str) -> bool:
-        """Whether scorer `name` is enabled by `scorers`."""
-        return self.scorers is None or name in {s.strip() for s in self.scorers.split(",")}
+        """Whether scorer `name` is enabled by `enabled_scorers`."""
+        names = self.enabled_scorer_names
+        return names is None or name in names
+
+    @field_validator("enabled_scorers")
+    @classmethod
+    def _names_not_specs(cls, value: str | None) -> str | None:
+        if value is not None and (":" in value or not value.strip(" ,")):
+            raise ValueError("REWARDSTACK_ENABLED_SCORERS takes scorer names, e.g. `math,format` (no weights)")
+        return value
 
     @field_validator("api_token")
     @classmethod

@@ -148,6 +148,8 @@ def load_recipe(path: Path, overrides: Sequence[str] = ()) -> Recipe:
 def _read_rows(data: DataSection, base_dir: Path) -> list[dict[str, Any]]:
     if data.path is not None:
         path = Path(data.path) if Path(data.path).is_absolute() else base_dir / data.path
+        if not path.is_file():
+            raise RecipeError(f"data.path: no file {path}; give a local JSONL, or data.path=null with data.hub_id")
         with path.open(encoding="utf-8") as f:
             rows = [json.loads(line) for line in f if line.strip()]
         return rows[: data.limit] if data.limit else rows

@@ -56,6 +56,10 @@ def create_app(settings: Settings | None = None, *, extra_cpu_scorers: Sequence[
                 for scorer in await stack.enter_async_context(open_neural_scorers(settings)):
                     if settings.serves(scorer.name):
                         registry.register(scorer)
+            unknown = (settings.enabled_scorer_names or frozenset()) - set(registry.names())
+            if unknown:  # a typo must not quietly serve less than asked
+                raise ValueError(f"REWARDSTACK_ENABLED_SCORERS names unknown scorers {sorted(unknown)}; known: "
+                                 f"{', '.join(['math', 'format', 'language', 'length', 'repetition', 'code', 'helpfulness', 'safety'])}")
             app.state.pool, app.state.registry = pool, registry
             yield
             # leaving the stack closes the service scorers' clients, then kills the workers

@@ -44,10 +44,10 @@ def resolve_scorers(batch: ScoreBatch, registry: ScorerRegistry) -> list[tuple[B
         try:
             params = scorer.Params.model_validate(spec.params)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"scorers.{name}.params.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-            )
-            raise InvalidRequest(f"scorers.{name}.params", problems) from None
+            first, *rest = exc.errors()
+            field = f"scorers.{name}.params.{'.'.join(str(p) for p in first['loc'])}".rstrip(".")
+            more = "".join(f"; scorers.{name}.params.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in rest)
+            raise InvalidRequest(field, first["msg"] + more) from None
         resolved.append((scorer, spec.weight, params))
     if all(weight == 0 for _, weight, _ in resolved):
         raise InvalidRequest("scorers", "every scorer has weight 0; give at least one a non-zero weight")

@@ -35,7 +35,7 @@ test_scorers.__test__ = False  # type: ignore[attr-defined]  # a helper, not a t
 
 def gateway_app(**settings: object) -> FastAPI:
     # serve `length` besides the test scorers: no sandbox or neural models to start
-    base: dict[str, object] = {"scorer_workers": 1, "task_deadline_s": TASK_DEADLINE_S, "scorers": "length"}
+    base: dict[str, object] = {"scorer_workers": 1, "task_deadline_s": TASK_DEADLINE_S, "enabled_scorers": "length"}
     return create_app(Settings(**{**base, **settings}), extra_cpu_scorers=test_scorers())
 
 

@@ -15,7 +15,7 @@ TEST_DEADLINE_S = 1.0
 
 def gateway_settings(**overrides: object) -> Settings:
     # only the test scorers (added as extras) and `format`: no sandbox or model start-up
-    base: dict[str, object] = {"scorer_workers": 2, "task_deadline_s": TEST_DEADLINE_S, "scorers": "format"}
+    base: dict[str, object] = {"scorer_workers": 2, "task_deadline_s": TEST_DEADLINE_S, "enabled_scorers": "format"}
     return Settings(**{**base, **overrides})
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import Iterator
 
 import httpx
@@ -100,3 +102,26 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("REWARDSTACK_SCORER_WORKERS", "0")
     with pytest.raises(ValueError, match="scorer_workers"):
         Settings()
+
+
+def test_enabled_scorers_take_names_and_unknown_ones_stop_start_up() -> None:
+    with pytest.raises(ValueError, match="no weights"):
+        Settings(enabled_scorers="math:1,format:0.2")
+    app = create_app(gateway_settings(enabled_scorers="format,fromat"))
+
+    async def start() -> None:
+        async with app.router.lifespan_context(app):
+            pass
+
+    with pytest.raises(ValueError, match=r"unknown scorers \['fromat'\]"):
+        asyncio.run(start())
+
+
+def test_bad_settings_on_the_command_line_are_one_line_not_a_traceback() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "services.cli", "serve", "--workers", "0"], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith("rewardstack serve: scorer_workers: Input should be greater than or equal to 1")
+    assert "Traceback" not in result.stderr

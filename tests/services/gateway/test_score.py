@@ -89,6 +89,13 @@ def test_malformed_requests_name_the_field(client: httpx.Client, body: dict, fie
     assert field in response.json()["detail"]
 
 
+def test_bad_params_name_the_field_once(client: httpx.Client) -> None:
+    body = {"items": [{"completion": "1"}], "scorers": {"number": {"params": {"scale": "big"}}}}
+    detail = client.post("/v1/score", json=body).json()["detail"]
+    assert detail.startswith("scorers.number.params.scale: Input should be a valid number")
+    assert detail.count("scorers.number.params") == 1
+
+
 def test_invalid_json_is_a_422(client: httpx.Client) -> None:
     response = client.post("/v1/score", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 422

@@ -140,7 +140,7 @@ GATEWAY_ITEMS = [
 
 
 def test_the_gateway_scores_with_the_embedded_default() -> None:
-    result = gateway_score(Settings(scorer_workers=1, scorers="helpfulness,safety"), GATEWAY_ITEMS)
+    result = gateway_score(Settings(scorer_workers=1, enabled_scorers="helpfulness,safety"), GATEWAY_ITEMS)
     assert result["versions"] == {"helpfulness": "helpfulness@1", "safety": "safety@1"}
     for item in result["results"]:
         assert item["status"] == "ok"
@@ -150,7 +150,7 @@ def test_the_gateway_scores_with_the_embedded_default() -> None:
 
 
 def test_the_gateway_reports_a_dead_model_server_as_error() -> None:
-    settings = Settings(scorer_workers=1, scorers="helpfulness,safety", models_url=f"http://127.0.0.1:{free_port()}")
+    settings = Settings(scorer_workers=1, enabled_scorers="helpfulness,safety", models_url=f"http://127.0.0.1:{free_port()}")
     for item in gateway_score(settings, GATEWAY_ITEMS)["results"]:
         assert item["status"] == "error" and item["reward"] is None
         assert {c["status"] for c in item["components"].values()} == {"error"}
