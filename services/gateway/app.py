@@ -16,7 +16,7 @@ from services.gateway.errors import install_error_handlers
 from services.gateway.limits import BodySizeLimit
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.routes import health, openrlhf, score, scorers
-from services.scorers.builtin import builtin_cpu_scorers
+from services.scorers.builtin import SERVICE_SCORER_NAMES, builtin_cpu_scorers
 from services.scorers.code import open_code_scorer
 from services.scorers.neural import open_neural_scorers
 from services.scorers.pooled import PooledScorer
@@ -38,6 +38,10 @@ def create_app(settings: Settings | None = None, *, extra_cpu_scorers: Sequence[
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.binds_beyond_loopback and settings.api_token is None:
             log.warning("serving on %s without REWARDSTACK_API_TOKEN: anyone who can reach it can use it", settings.host)
+        known = [s.name for s in builtin_cpu_scorers()] + list(SERVICE_SCORER_NAMES) + [s.name for s in extra_cpu_scorers]
+        unknown = (settings.enabled_scorer_names or frozenset()) - set(known)
+        if unknown:  # a typo must not quietly serve less than asked
+            raise ValueError(f"REWARDSTACK_ENABLED_SCORERS names unknown scorers {sorted(unknown)}; known: {', '.join(known)}")
         async with AsyncExitStack() as stack:
             pool = await stack.enter_async_context(
                 ScorerPool(
@@ -56,10 +60,6 @@ def create_app(settings: Settings | None = None, *, extra_cpu_scorers: Sequence[
                 for scorer in await stack.enter_async_context(open_neural_scorers(settings)):
                     if settings.serves(scorer.name):
                         registry.register(scorer)
-            unknown = (settings.enabled_scorer_names or frozenset()) - set(registry.names())
-            if unknown:  # a typo must not quietly serve less than asked
-                raise ValueError(f"REWARDSTACK_ENABLED_SCORERS names unknown scorers {sorted(unknown)}; known: "
-                                 f"{', '.join(['math', 'format', 'language', 'length', 'repetition', 'code', 'helpfulness', 'safety'])}")
             app.state.pool, app.state.registry = pool, registry
             yield
             # leaving the stack closes the service scorers' clients, then kills the workers

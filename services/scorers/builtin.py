@@ -10,5 +10,9 @@ from services.scorers.repetition import RepetitionScorer
 from services.scorers.types import CpuScorer
 
 
+# Opened by the gateway's lifespan because they call other services (sandbox, models).
+SERVICE_SCORER_NAMES = ("code", "helpfulness", "safety")
+
+
 def builtin_cpu_scorers() -> list[CpuScorer]:
     return [MathScorer(), FormatScorer(), LanguageScorer(), LengthScorer(), RepetitionScorer()]
