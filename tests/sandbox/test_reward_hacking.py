@@ -11,6 +11,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from sandbox.assertions import plan_for
 from tests.sandbox.helpers import judge
 
 # No expected value here is one a hack below returns (0, 3, 7, None, a + b + 1).
@@ -260,3 +261,38 @@ def test_unconverted_statements_still_run(client: httpx.Client) -> None:
     wrong = "def add(a, b):\n    return 2 if (a, b) == (1, 1) else 0\n"
     result = judge(client, code=wrong, mode="assert", tests=[test])
     assert result["verdict"] == "wrong_answer", result
+
+
+@pytest.mark.data
+def test_dataset_asserts_are_converted() -> None:
+    """How much of HumanEval and MBPP is checked outside the program's process (docs/sandbox.md)."""
+    from tests.sandbox.test_datasets import _load_humaneval, _load_mbpp
+
+    humaneval = [plan_for(t["test"] + f"\ncheck({t['entry_point']})\n") for t in _load_humaneval()]
+    in_process = {t["task_id"] for t, p in zip(_load_humaneval(), humaneval) if p.script is not None}
+    assert in_process == {f"HumanEval/{n}" for n in (32, 38, 44, 50, 53, 151)}
+    mbpp = [(t["task_id"], plan_for("\n".join(t["test_imports"]) + "\n" + a)) for t in _load_mbpp() for a in t["test_list"]]
+    assert {task for task, p in mbpp if p.script is not None} == {126, 596}
+    assert sum(p.script is None and len(p.checks) == 1 for _, p in mbpp) == 1318
+
+
+@pytest.mark.parametrize(
+    ("test", "returned", "holds"),
+    [
+        pytest.param("assert set(f(1)) == {1, 2}", [[2, 1, 2]], True, id="set-wrapper"),
+        pytest.param("assert sorted(f(1)) == [1, 2]", [(2, 1)], True, id="sorted-wrapper"),
+        pytest.param("assert f(1)[0] == 'a'", [("a", 1)], True, id="subscript"),
+        pytest.param("assert f(1) is None", [None], True, id="is-none"),
+        pytest.param("assert f(1) is True", [1], False, id="is-true-not-one"),
+        pytest.param("assert 3 in f(1)", [[1, 2, 3]], True, id="in"),
+        pytest.param("assert round(f(1), 2) == 0.33", [1 / 3], True, id="round"),
+        pytest.param("assert f(1) == float('nan')", [float("nan")], False, id="nan-is-never-equal-as-in-python"),
+        pytest.param("assert [0] * f(1) == []", [10**12], False, id="arithmetic-only-on-numbers"),
+        pytest.param("assert f(1) == (1, 2)", [[1, 2]], False, id="list-is-not-tuple"),
+        pytest.param("assert not f(1)", [False], True, id="not-truth"),
+    ],
+)
+def test_checks_hold_outside_the_program(test: str, returned: list[object], holds: bool) -> None:
+    plan = plan_for(test)
+    assert plan.script is None and len(plan.checks) == 1
+    assert plan.checks[0].holds(returned) is holds
