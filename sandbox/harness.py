@@ -16,7 +16,8 @@ that crashes the compiler costs only this run. Modes:
 Reports on fd 3 that claim success carry the run's nonce, so a program that exits early with
 status 0 (`os._exit(0)` before the tests) is not taken for a pass. A program can still read the
 nonce from its own memory: this stops accidental and naive early exits, not a determined attacker
-of the assert mode; `call` mode, whose expected values stay outside, is the robust one.
+of what runs in this process; a forged `value` report gains nothing without the expected value,
+which stays in the service (`call` mode and the converted asserts of `checks`).
 """
 
 from __future__ import annotations
