@@ -229,7 +229,7 @@ class _Converter:
         call = Call(name, args, kwargs)
         try:
             call.wire()
-        except (TypeError, ValueError):  # e.g. an Ellipsis argument
+        except (TypeError, ValueError, RecursionError):  # e.g. an Ellipsis argument
             raise NotConvertible from None
         self.calls.append(call)
         self.found += 1
