@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import copy
 import json
 import math
 import operator
@@ -339,6 +340,38 @@ def _check_function(tree: ast.Module, nodes: list[ast.AST]) -> tuple[ast.Functio
     return function, a.args[0].arg, call.args[0].id
 
 
+MAX_UNROLL = 100
+
+
+class _Substitute(ast.NodeTransformer):
+    def __init__(self, name: str, value: int) -> None:
+        self.name, self.value = name, value
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        return ast.copy_location(ast.Constant(self.value), node) if node.id == self.name else node
+
+
+def _unrolled(statement: ast.stmt, bound: set[str]) -> list[tuple[ast.Assert, str]] | None:
+    """`for x in range(<constants>)` of at most MAX_UNROLL steps whose body is only asserts (HumanEval/44):
+    each assert once per value of `x`, with the value in place of the name; None for any other statement."""
+    if not (isinstance(statement, ast.For) and isinstance(statement.target, ast.Name) and not statement.orelse
+            and all(isinstance(s, ast.Assert) for s in statement.body) and isinstance(statement.iter, ast.Call)
+            and isinstance(statement.iter.func, ast.Name) and statement.iter.func.id == "range"
+            and "range" not in bound and not statement.iter.keywords):
+        return None
+    limits = [_literal(a) for a in statement.iter.args]
+    if not 1 <= len(limits) <= 3 or any(type(v) is not int for v in limits):
+        return None
+    try:
+        steps = range(*limits)
+    except ValueError:
+        return None
+    if len(steps) > MAX_UNROLL:
+        return None
+    name = statement.target.id
+    return [(_Substitute(name, value).visit(copy.deepcopy(a)), f"{name} = {value}") for value in steps for a in statement.body]
+
+
 def _inert(statement: ast.stmt, check: ast.FunctionDef | None) -> bool:
     """A statement the script does not need once the asserts are gone (imports run in setup)."""
     if isinstance(statement, (ast.Import, ast.ImportFrom, ast.Pass)):
@@ -377,24 +410,33 @@ def plan_for(test: str) -> Plan:
     checks: list[Check] = []
     imports: list[ast.stmt] = []
 
+    def convert_assert(statement: ast.Assert, source: str) -> bool:
+        converter = _Converter(aliases, bound, modules, calls)
+        mark = len(calls)
+        try:
+            expr = converter.convert_test(statement.test)
+            if converter.found == 0:
+                raise NotConvertible
+        except NotConvertible:
+            del calls[mark:]
+            return False
+        checks.append(Check(source, expr))
+        return True
+
     def convert_body(body: list[ast.stmt]) -> list[ast.stmt]:
         kept = []
         for statement in body:
             if isinstance(statement, (ast.Import, ast.ImportFrom)):
                 imports.append(statement)
-            if isinstance(statement, ast.Assert):
-                converter = _Converter(aliases, bound, modules, calls)
-                mark = len(calls)
-                try:
-                    expr = converter.convert_test(statement.test)
-                    if converter.found == 0:
-                        raise NotConvertible
-                except NotConvertible:
-                    del calls[mark:]
-                else:
-                    source = "\n".join(lines[statement.lineno - 1:statement.end_lineno]).strip()
-                    checks.append(Check(source, expr))
+            source = "\n".join(lines[statement.lineno - 1:statement.end_lineno]).strip()
+            if isinstance(statement, ast.Assert) and convert_assert(statement, source):
+                continue
+            unrolled = _unrolled(statement, bound)
+            if unrolled is not None:
+                calls_mark, checks_mark = len(calls), len(checks)
+                if all(convert_assert(a, f"{source} ({where})") for a, where in unrolled):
                     continue
+                del calls[calls_mark:], checks[checks_mark:]
             kept.append(statement)
         return kept or [ast.Pass()]
 
