@@ -92,7 +92,6 @@ def _routes() -> APIRouter:
         m.waiting.set(pool.waiting)
         m.running.set(pool.running)
         m.slots_alive.set(pool.alive)
-        m.restarts.set(pool.restarts)
         return PlainTextResponse(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router
@@ -141,6 +140,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     settings.host)
     pool = ExecutorPool(settings)
     app.state.pool = pool
+    app.state.metrics.executor_restarts = lambda: pool.restarts
     app.state.runner = Runner(settings, pool, app.state.metrics)
     try:
         await pool.start()

@@ -91,9 +91,9 @@ def test_compile_errors(client: httpx.Client) -> None:
 def test_compiled_binary_is_cached(client: httpx.Client, sandbox_url: str) -> None:
     code = ADD_CPP + "// cache probe\n"
     judge(client, language="cpp", code=code, tests=ADD_TESTS)
-    hits_before = _metric(client, 'sandbox_compile_cache_total{result="hit"}')
+    hits_before = _metric(client, 'rewardstack_sandbox_compile_cache_total{result="hit"}')
     judge(client, language="cpp", code=code, tests=ADD_TESTS[:1])
-    assert _metric(client, 'sandbox_compile_cache_total{result="hit"}') == hits_before + 1
+    assert _metric(client, 'rewardstack_sandbox_compile_cache_total{result="hit"}') == hits_before + 1
 
 
 def _metric(client: httpx.Client, name: str) -> float:
@@ -218,7 +218,7 @@ def test_health_ready_metrics(client: httpx.Client) -> None:
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["alive"] == 2 and ready.json()["seccomp"] is True
     text = client.get("/metrics").text
-    assert "sandbox_executions_total" in text and "sandbox_slots_alive 2.0" in text
+    assert "rewardstack_sandbox_executions_total" in text and "rewardstack_sandbox_slots_alive 2.0" in text and "rewardstack_sandbox_executor_restarts_total" in text
 
 
 def test_executor_killed_midrun_is_sandbox_error_then_recovers() -> None:
