@@ -14,11 +14,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sandbox.executors import ExecutorFailed, ExecutorPool, PoolSaturated
 from sandbox.metrics import SandboxMetrics
@@ -30,8 +28,7 @@ from services.web import (
     RequestTooLarge,
     bearer_token_check,
     error_response,
-    field_location,
-    http_error_code,
+    install_common_error_handlers,
 )
 
 
@@ -98,17 +95,7 @@ def _routes() -> APIRouter:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        messages = []
-        for error in exc.errors()[:20]:
-            message = str(error["msg"]).removeprefix("Value error, ")
-            location = field_location(tuple(error["loc"]))
-            # The request-level checks (tests vs mode, entry_point) name their field themselves.
-            messages.append(message if location == "body" and ":" in message else f"{location}: {message}")
-        return error_response(422, "invalid_request", "; ".join(messages))
-
-    async def too_large(request: Request, exc: RequestTooLarge) -> JSONResponse:
-        return error_response(413, "request_too_large", str(exc))
+    install_common_error_handlers(app)
 
     async def invalid_request(request: Request, exc: InvalidRequest) -> JSONResponse:
         return error_response(422, "invalid_request", str(exc))
@@ -118,18 +105,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(429, "overloaded", f"{exc}; retry after {exc.retry_after_s} s or on another replica",
                       {"Retry-After": str(exc.retry_after_s)})
 
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return error_response(exc.status_code, http_error_code(exc.status_code), str(exc.detail), getattr(exc, "headers", None))
-
     async def executor_failed(request: Request, exc: ExecutorFailed) -> JSONResponse:
         return error_response(503, "sandbox_unavailable", str(exc), {"Retry-After": "1"})
 
-    app.add_exception_handler(RequestValidationError, invalid)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestTooLarge, too_large)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidRequest, invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(PoolSaturated, saturated)  # type: ignore[arg-type]
     app.add_exception_handler(ExecutorFailed, executor_failed)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
 
 
 @asynccontextmanager

@@ -8,8 +8,10 @@ import json
 import secrets
 from collections.abc import Callable
 
-from fastapi import HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import SecretStr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -47,6 +49,31 @@ def field_location(loc: tuple[int | str, ...]) -> str:
 
 def http_error_code(status_code: int) -> str:
     return STATUS_CODES.get(status_code, "http_error")
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    messages = []
+    for error in exc.errors()[:20]:
+        message = str(error["msg"]).removeprefix("Value error, ")
+        location = field_location(tuple(error["loc"]))
+        # request-level validators name their fields themselves ("tests: ...")
+        messages.append(message if location == "body" and ":" in message else f"{location}: {message}")
+    return error_response(422, "invalid_request", "; ".join(messages))
+
+
+async def _too_large(request: Request, exc: RequestTooLarge) -> JSONResponse:
+    return error_response(413, "request_too_large", str(exc))
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return error_response(exc.status_code, http_error_code(exc.status_code), str(exc.detail), getattr(exc, "headers", None))
+
+
+def install_common_error_handlers(app: FastAPI) -> None:
+    """The handlers every service shares: 422 naming the field, 413 for a limit, HTTP errors in our body."""
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestTooLarge, _too_large)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
 
 
 class BodySizeLimit:

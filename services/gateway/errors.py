@@ -7,12 +7,10 @@ with a status per component. One handler per domain exception.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.scorers.registry import UnknownScorer
-from services.web import RequestTooLarge, error_response, field_location, http_error_code
+from services.web import error_response, install_common_error_handlers
 from services.workers.pool import PoolClosed, PoolSaturated
 
 RETRY_AFTER_S = 1
@@ -26,17 +24,8 @@ class InvalidRequest(Exception):
         super().__init__(f"{field}: {detail}")
 
 
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    messages = [f"{field_location(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()[:20]]
-    return error_response(422, "invalid_request", "; ".join(messages))
-
-
 async def _unknown_scorer(request: Request, exc: UnknownScorer) -> JSONResponse:
     return error_response(422, "unknown_scorer", f"scorers.{exc.scorer_id}: no such scorer; known: {', '.join(exc.known)}")
-
-
-async def _too_large(request: Request, exc: RequestTooLarge) -> JSONResponse:
-    return error_response(413, "request_too_large", str(exc))
 
 
 async def _invalid(request: Request, exc: InvalidRequest) -> JSONResponse:
@@ -51,15 +40,9 @@ async def _closed(request: Request, exc: PoolClosed) -> JSONResponse:
     return error_response(503, "shutting_down", "the gateway is shutting down; retry on another replica", {"Retry-After": str(RETRY_AFTER_S)})
 
 
-async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    return error_response(exc.status_code, http_error_code(exc.status_code), str(exc.detail), getattr(exc, "headers", None))
-
-
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    install_common_error_handlers(app)
     app.add_exception_handler(UnknownScorer, _unknown_scorer)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestTooLarge, _too_large)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidRequest, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(PoolSaturated, _saturated)  # type: ignore[arg-type]
     app.add_exception_handler(PoolClosed, _closed)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]

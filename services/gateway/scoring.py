@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.contract import ComponentResult, ItemResult, ScoreBatch, ScoreBatchResult, ScoreItem, Status
-from services.gateway.errors import InvalidRequest, RequestTooLarge
+from services.gateway.errors import InvalidRequest
+from services.web import RequestTooLarge
 from services.gateway.metrics import GatewayMetrics
 from services.scorers.registry import ScorerRegistry
 from services.scorers.types import BatchScorer, Params, Sample, Scored, ScoringContext

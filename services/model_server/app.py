@@ -25,16 +25,14 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.contract import ErrorBody
 from services.model_server.config import ModelServerSettings, ModelSpec
 from services.model_server.metrics import ModelServerMetrics
 from services.model_server.schema import ModelList, ModelRequest, ModelResponse
 from services.model_server.served import ServedModels, UnknownModel
-from services.web import BodySizeLimit, RequestTooLarge, bearer_token_check, error_response, field_location, http_error_code
+from services.web import BodySizeLimit, RequestTooLarge, bearer_token_check, error_response, install_common_error_handlers
 
 log = logging.getLogger(__name__)
 
@@ -138,15 +136,10 @@ def _check_sizes(settings: ModelServerSettings, body: ModelRequest) -> None:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        messages = [f"{field_location(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()[:20]]
-        return error_response(422, "invalid_request", "; ".join(messages))
+    install_common_error_handlers(app)
 
     async def unknown_model(request: Request, exc: UnknownModel) -> JSONResponse:
         return error_response(404, "unknown_model", str(exc))
-
-    async def too_large(request: Request, exc: RequestTooLarge) -> JSONResponse:
-        return error_response(413, "request_too_large", str(exc))
 
     async def model_failed(request: Request, exc: ModelFailed) -> JSONResponse:
         return error_response(500, "model_error", str(exc))
@@ -154,15 +147,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def not_ready(request: Request, exc: ModelsNotReady) -> JSONResponse:
         return error_response(503, "not_ready", str(exc), {"Retry-After": str(RETRY_AFTER_S)})
 
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, http_error_code(exc.status_code), str(exc.detail), getattr(exc, "headers", None))
-
-    app.add_exception_handler(RequestValidationError, invalid)  # type: ignore[arg-type]
     app.add_exception_handler(UnknownModel, unknown_model)  # type: ignore[arg-type]
-    app.add_exception_handler(RequestTooLarge, too_large)  # type: ignore[arg-type]
     app.add_exception_handler(ModelFailed, model_failed)  # type: ignore[arg-type]
     app.add_exception_handler(ModelsNotReady, not_ready)  # type: ignore[arg-type]
-    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
 
 
 async def _serve_models(app: FastAPI, specs: Mapping[str, ModelSpec], stop: asyncio.Event, on_load_failure: Callable[[], None] | None) -> None:
