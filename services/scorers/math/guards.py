@@ -58,32 +58,30 @@ def refusal(text: str, *, max_chars: int) -> str | None:
     return None
 
 
+_CLOSERS = {"{": "}", "(": ")"}
+
+
+def _bracketed(text: str, i: int, opener: str, closer: str) -> tuple[str, int]:
+    """The content of the group opened at `i` and the index after its closer (to the end if unclosed)."""
+    depth = 0
+    for j in range(i, len(text)):
+        if text[j] == opener:
+            depth += 1
+        elif text[j] == closer:
+            depth -= 1
+            if depth == 0:
+                return text[i + 1 : j], j + 1
+    return text[i + 1 :], len(text)
+
+
 def _group_after(text: str, i: int) -> tuple[str, int]:
     """The TeX argument starting at `i` (a braced group, a digit run, or one character) and its end."""
     while i < len(text) and text[i] == " ":
         i += 1
     if i >= len(text):
         return "", i
-    if text[i] == "{":
-        depth = 0
-        for j in range(i, len(text)):
-            if text[j] == "{":
-                depth += 1
-            elif text[j] == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[i + 1 : j], j + 1
-        return text[i + 1 :], len(text)
-    if text[i] == "(":
-        depth = 0
-        for j in range(i, len(text)):
-            if text[j] == "(":
-                depth += 1
-            elif text[j] == ")":
-                depth -= 1
-                if depth == 0:
-                    return text[i + 1 : j], j + 1
-        return text[i + 1 :], len(text)
+    if text[i] in _CLOSERS:
+        return _bracketed(text, i, text[i], _CLOSERS[text[i]])
     match = _NUMBER.match(text, i)
     if match:
         return match.group(), match.end()
