@@ -6,7 +6,7 @@ produces: right and wrong answers, well and badly formatted, some with no answer
   (a) in-process: open-r1's `accuracy_reward` (Math-Verify `parse` + `verify`) and `format_reward`
       (one regex), called on the batch one after the other in the trainer's process, as
       GRPOTrainer calls synchronous reward functions;
-  (b) client: `trainer.trl_rewards.reward_funcs(url, {"math": 1, "format": 0.2})`, awaited
+  (b) client: `rewardstack.trl.reward_funcs(url, {"math": 1, "format": 0.2})`, awaited
       together as GRPOTrainer awaits async reward functions: one HTTP request for the batch, to a
       real `rewardstack serve` process (serving only `math,format`, one worker per core).
 
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DATA = ROOT.parent / "shared" / "data" / "gsm8k_test.jsonl"
 
-from trainer.trl_rewards import reward_funcs  # noqa: E402  (after the path setup, for a plain checkout)
+from rewardstack.trl import reward_funcs  # noqa: E402  (after the path setup, for a plain checkout)
 
 
 def make_batch(prompts: int, generations: int, seed: int = 0) -> tuple[list[str], list[str], list[str]]:
@@ -124,7 +124,7 @@ def start_gateway() -> tuple[subprocess.Popen[bytes], str]:
         port = s.getsockname()[1]
     env = {**os.environ, "REWARDSTACK_ENABLED_SCORERS": "math,format"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env
+        [sys.executable, "-m", "rewardstack.services.cli", "serve", "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

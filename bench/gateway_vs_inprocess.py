@@ -79,7 +79,7 @@ def through_gateway(url: str, pairs: list[tuple[str, str]], batch: int) -> tuple
 
 
 def start_gateway(port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--log-level", "warning"],
+    process = subprocess.Popen([sys.executable, "-m", "rewardstack.services.cli", "serve", "--port", str(port), "--log-level", "warning"],
                                cwd=ROOT, env={**os.environ, "REWARDSTACK_ENABLED_SCORERS": "math"})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

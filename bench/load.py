@@ -35,9 +35,9 @@ if str(ROOT) not in sys.path:  # run as a script: make `trainer`, `services` and
 
 from bench.compose_stack import ComposeStack, EngineUnavailable, build_images, setup_engine  # noqa: E402
 from bench.workload import Workload  # noqa: E402
-from services.contract import ScoreBatchResult, Status  # noqa: E402
-from trainer.client import AsyncRewardClient, RetryPolicy  # noqa: E402
-from trainer.errors import RewardstackError  # noqa: E402
+from rewardstack.services.contract import ScoreBatchResult, Status  # noqa: E402
+from rewardstack.client import AsyncRewardClient, RetryPolicy  # noqa: E402
+from rewardstack.errors import RewardstackError  # noqa: E402
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 

@@ -53,8 +53,8 @@ def _bare(gold: str) -> str:
 
 
 def ours(completion: str, gold: str) -> bool:
-    from services.scorers.math import MathParams, MathScorer
-    from services.scorers.types import Sample
+    from rewardstack.services.scorers.math import MathParams, MathScorer
+    from rewardstack.services.scorers.types import Sample
 
     return MathScorer()(Sample(completion, gold), MathParams()).value == 1.0
 

@@ -32,8 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.model_server.config import BatchingConfig, force_offline  # noqa: E402
-from services.model_server.schema import ModelItem  # noqa: E402
+from rewardstack.services.model_server.config import BatchingConfig, force_offline  # noqa: E402
+from rewardstack.services.model_server.schema import ModelItem  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 FIXED_BATCH = 32
@@ -66,9 +66,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from services.model_server.backends.reward import RewardBackend
-    from services.model_server.batcher import DynamicBatcher
-    from services.model_server.tiny import build
+    from rewardstack.services.model_server.backends.reward import RewardBackend
+    from rewardstack.services.model_server.batcher import DynamicBatcher
+    from rewardstack.services.model_server.tiny import build
 
     torch.manual_seed(args.seed)
     items = load_items(args.n, args.seed)

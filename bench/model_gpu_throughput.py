@@ -24,14 +24,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.model_batching import load_items  # noqa: E402
-from services.model_server.config import BatchingConfig, ModelSpec, force_offline  # noqa: E402
-from services.model_server.schema import ModelItem, ModelOutcome  # noqa: E402
+from rewardstack.services.model_server.config import BatchingConfig, ModelSpec, force_offline  # noqa: E402
+from rewardstack.services.model_server.schema import ModelItem, ModelOutcome  # noqa: E402
 
 QWEN2_1_5B = {"hidden": 1536, "layers": 28, "heads": 12, "kv_heads": 2, "intermediate": 8960}
 
 
 async def throughput(spec: ModelSpec, items: list[ModelItem], requests: int) -> tuple[float, list[ModelOutcome]]:
-    from services.model_server.served import ServedModels
+    from rewardstack.services.model_server.served import ServedModels
 
     async with ServedModels.open({"rm": spec}) as models:
         await models.score("rm", items[:8])  # warm-up: kernels, allocator
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     if not torch.cuda.is_available():
         print("needs a CUDA GPU; nothing measured", file=sys.stderr)
         return 2
-    from services.model_server.tiny import build
+    from rewardstack.services.model_server.tiny import build
 
     items = load_items(args.n, seed=0)
     batching = BatchingConfig(batch_tokens=args.batch_tokens, flush_tokens=4 * args.batch_tokens, max_wait_ms=5)

@@ -41,8 +41,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sandbox.app import create_sandbox_app  # noqa: E402
-from sandbox.settings import SandboxSettings  # noqa: E402
+from rewardstack.sandbox.app import create_sandbox_app  # noqa: E402
+from rewardstack.sandbox.settings import SandboxSettings  # noqa: E402
 
 HUMANEVAL = ROOT.parent / "shared" / "data" / "HumanEval.jsonl.gz"
 PROGRAM = (

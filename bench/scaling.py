@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
 from bench.compose_stack import ComposeStack, EngineUnavailable, build_images, free_port, setup_engine  # noqa: E402
 from bench.load import PhaseResult, run_phase  # noqa: E402
 from bench.workload import Workload  # noqa: E402
-from trainer.client import AsyncRewardClient, RetryPolicy  # noqa: E402
+from rewardstack.client import AsyncRewardClient, RetryPolicy  # noqa: E402
 
 SCORERS = ["math", "format"]
 

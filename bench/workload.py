@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.contract import ItemResult, Status
+from rewardstack.services.contract import ItemResult, Status
 
 TOLERANCE = 1e-9
 

@@ -18,12 +18,12 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from sandbox.executors import ExecutorFailed, ExecutorPool, PoolSaturated
-from sandbox.metrics import SandboxMetrics
-from sandbox.models import ErrorBody, JudgeRequest, JudgeResult, RunRequest, RunResult
-from sandbox.runner import InvalidRequest, Runner
-from sandbox.settings import SandboxSettings
-from services.web import (
+from rewardstack.sandbox.executors import ExecutorFailed, ExecutorPool, PoolSaturated
+from rewardstack.sandbox.metrics import SandboxMetrics
+from rewardstack.sandbox.models import ErrorBody, JudgeRequest, JudgeResult, RunRequest, RunResult
+from rewardstack.sandbox.runner import InvalidRequest, Runner
+from rewardstack.sandbox.settings import SandboxSettings
+from rewardstack.services.web import (
     BodySizeLimit,
     RequestTooLarge,
     bearer_token_check,

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
 
-from sandbox import values
+from rewardstack.sandbox import values
 
 PURE: dict[str, Any] = {
     "abs": abs, "all": all, "any": any, "bool": bool, "float": float, "frozenset": frozenset, "int": int,

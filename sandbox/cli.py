@@ -7,8 +7,8 @@ import sys
 
 from pydantic import ValidationError
 
-from sandbox.settings import SandboxSettings
-from services.cli import settings_problems
+from rewardstack.sandbox.settings import SandboxSettings
+from rewardstack.services.cli import settings_problems
 
 
 def main(argv: list[str]) -> int:
@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
 
     import uvicorn
 
-    from sandbox.app import create_sandbox_app
+    from rewardstack.sandbox.app import create_sandbox_app
 
     uvicorn.run(create_sandbox_app(settings), host=settings.host, port=settings.port, log_level=args.log_level)
     return 0

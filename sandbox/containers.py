@@ -26,8 +26,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sandbox.executors import START_TIMEOUT_S, ExecutorFailed, Slot
-from sandbox.settings import SandboxSettings
+from rewardstack.sandbox.executors import START_TIMEOUT_S, ExecutorFailed, Slot
+from rewardstack.sandbox.settings import SandboxSettings
 
 SOCKET_DIR = "/run/rewardstack"
 MODULES = ("protocol", "isolation", "values", "harness", "zygote")  # in import order
@@ -42,6 +42,7 @@ package.__path__ = []
 sys.modules["sandbox"] = package
 for name in {MODULES!r}:
     module = types.ModuleType("sandbox." + name)
+    module.__package__ = "sandbox"
     sys.modules[module.__name__] = module
     setattr(package, name, module)
     exec(compile(boot["modules"][name], "sandbox/" + name + ".py", "exec"), module.__dict__)

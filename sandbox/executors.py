@@ -27,9 +27,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sandbox import protocol
-from sandbox.languages import available_languages
-from sandbox.settings import SandboxSettings
+from rewardstack.sandbox import protocol
+from rewardstack.sandbox.languages import available_languages
+from rewardstack.sandbox.settings import SandboxSettings
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ class ExecutorPool:
 
     async def start(self) -> None:
         if self.settings.backend == "containers":
-            from sandbox.containers import ContainerBackend
+            from rewardstack.sandbox.containers import ContainerBackend
 
             backend = ContainerBackend(self.settings)
             self._closers.append(backend.close)

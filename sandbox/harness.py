@@ -30,7 +30,7 @@ import sys
 import traceback
 from typing import Any
 
-from sandbox import values
+from . import values
 
 
 def _report(kind: str, **fields: Any) -> None:

@@ -16,9 +16,9 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox import values
-from sandbox.assertions import Plan
-from sandbox.models import Verdict
+from rewardstack.sandbox import values
+from rewardstack.sandbox.assertions import Plan
+from rewardstack.sandbox.models import Verdict
 
 FLOAT_TOLERANCE = values.FLOAT_TOLERANCE
 # What C++, Java and Node print when an allocation fails under the run's memory limit.

@@ -18,7 +18,7 @@ import os
 import shutil
 from dataclasses import dataclass
 
-from sandbox.settings import SandboxSettings
+from rewardstack.sandbox.settings import SandboxSettings
 
 UNLIMITED_ADDRESS_SPACE_MB = 1 << 30  # i.e. no limit worth the name; data-segment rlimit applies
 

@@ -16,12 +16,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from sandbox.assertions import plan_for
-from sandbox.executors import ExecutorFailed, ExecutorPool
-from sandbox.judging import Execution, limit_verdict, test_verdict
-from sandbox.languages import Language, available_languages
-from sandbox.metrics import SandboxMetrics
-from sandbox.models import (
+from rewardstack.sandbox.assertions import plan_for
+from rewardstack.sandbox.executors import ExecutorFailed, ExecutorPool
+from rewardstack.sandbox.judging import Execution, limit_verdict, test_verdict
+from rewardstack.sandbox.languages import Language, available_languages
+from rewardstack.sandbox.metrics import SandboxMetrics
+from rewardstack.sandbox.models import (
     CallTest,
     JudgeRequest,
     JudgeResult,
@@ -33,7 +33,7 @@ from sandbox.models import (
     TestResult,
     Verdict,
 )
-from sandbox.settings import SandboxSettings
+from rewardstack.sandbox.settings import SandboxSettings
 
 COMPILE_OUTPUT_BYTES = 256 * 1024
 COMPILE_PROCESSES = 64  # javac is a JVM: a dozen threads before it compiles anything

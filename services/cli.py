@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 
 # subcommand -> (module, function taking argv and returning an exit code, one-line help)
 DELEGATED: dict[str, tuple[str, str, str]] = {
-    "sandbox": ("sandbox.cli", "main", "serve the code-execution sandbox"),
-    "models": ("services.model_server.cli", "main", "serve the neural reward models"),
-    "score": ("trainer.cli", "score_main", "score a JSONL file of items through a running stack"),
-    "train": ("trainer.cli", "train_main", "run GRPO training against the stack"),
+    "sandbox": ("rewardstack.sandbox.cli", "main", "serve the code-execution sandbox"),
+    "models": ("rewardstack.services.model_server.cli", "main", "serve the neural reward models"),
+    "score": ("rewardstack.cli", "score_main", "score a JSONL file of items through a running stack"),
+    "train": ("rewardstack.cli", "train_main", "run GRPO training against the stack"),
 }
 
 
@@ -39,8 +39,8 @@ def _serve(argv: Sequence[str]) -> int:
     import uvicorn
     from pydantic import ValidationError
 
-    from services.gateway.app import create_app
-    from services.settings import Settings
+    from rewardstack.services.gateway.app import create_app
+    from rewardstack.services.settings import Settings
 
     overrides = {k: v for k, v in vars(args).items() if k != "log_level" and v is not None}
     try:

@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from trainer.errors import RequestRejected, RewardstackError, ServiceUnreachable
-from trainer.client import normalize_scorers
+from rewardstack.errors import RequestRejected, RewardstackError, ServiceUnreachable
+from rewardstack.client import normalize_scorers
 
 __all__ = ["score_main", "train_main"]
 
@@ -38,8 +38,8 @@ def score_main(argv: Sequence[str]) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
-    from trainer.client import RewardClient
-    from trainer.score_file import InputError, score_file
+    from rewardstack.client import RewardClient
+    from rewardstack.score_file import InputError, score_file
 
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
@@ -79,7 +79,7 @@ def train_main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
 
     try:
-        from trainer import grpo
+        from rewardstack import grpo
     except ImportError as exc:
         print(f"rewardstack train: missing dependency ({exc}); pip install 'rewardstack[train]'", file=sys.stderr)
         return 2

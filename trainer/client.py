@@ -18,7 +18,7 @@ What a call does:
 Clients pickle (TRL may run reward functions in a spawned process): the HTTP connection pool is
 left behind and reopened lazily on first use after unpickling.
 
-Only httpx, pydantic and `services.contract` are imported: the client works with the base install.
+Only httpx, pydantic and `rewardstack.services.contract` are imported: the client works with the base install.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from typing import Any, Literal, TypeAlias
 import httpx
 from pydantic import ValidationError
 
-from services.contract import (
+from rewardstack.services.contract import (
     ScoreBatch,
     ScoreBatchResult,
     ScoreItem,
@@ -46,7 +46,7 @@ from services.contract import (
     Status,
     parse_scorer_spec,
 )
-from trainer.errors import (
+from rewardstack.errors import (
     ItemNotScored,
     RequestRejected,
     ServerError,

@@ -3,7 +3,7 @@ r"""`rewardstack train --config recipes/NAME.yaml`: TRL's GRPOTrainer with rewar
 A recipe has five sections (see `recipes/r1_zero_gsm8k.yaml`):
 
 - `model`: a hub id or local path (`path`), or `tiny` for the random byte-level model of
-  `trainer.tiny` (CPU smoke runs);
+  `rewardstack.tiny` (CPU smoke runs);
 - `data`: GSM8K or MATH-500 from a local JSONL (`path`) or the hub (`hub_id`), turned into the
   R1-Zero prompt (reasoning in `<think>`, answer in `<answer>`) with the gold in `answer`;
 - `reward`: the service URL(s), the scorers with weights and params, a deadline per batch;
@@ -29,9 +29,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from trainer.client import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CONCURRENCY, AsyncRewardClient, RewardClient
-from trainer.trl_rewards import reward_funcs, reward_weights
-from trainer.client import normalize_scorers
+from rewardstack.client import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CONCURRENCY, AsyncRewardClient, RewardClient
+from rewardstack.trl import reward_funcs, reward_weights
+from rewardstack.client import normalize_scorers
 
 __all__ = ["R1_ZERO_TEMPLATE", "Recipe", "RecipeError", "build_dataset", "load_recipe", "train"]
 
@@ -183,7 +183,7 @@ def build_dataset(data: DataSection, base_dir: Path = Path(".")) -> Any:
 
 def _load_model(section: ModelSection) -> tuple[Any, Any]:
     if section.path == "tiny":
-        from trainer.tiny import TinyModelSpec, build_tiny_model
+        from rewardstack.tiny import TinyModelSpec, build_tiny_model
 
         return build_tiny_model(TinyModelSpec(**section.tiny))
     from transformers import AutoModelForCausalLM, AutoTokenizer

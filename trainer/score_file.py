@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from services.contract import ItemResult, ScoreItem, ScorerRequest
-from trainer.client import RewardClient
+from rewardstack.services.contract import ItemResult, ScoreItem, ScorerRequest
+from rewardstack.client import RewardClient
 
 __all__ = ["InputError", "ScoreSummary", "load_items", "score_file"]
 

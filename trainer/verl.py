@@ -29,9 +29,9 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from services.contract import ScoreItem
-from trainer.client import OnUnscored, RewardClient, normalize_scorers
-from trainer.errors import ItemNotScored
+from rewardstack.services.contract import ScoreItem
+from rewardstack.client import OnUnscored, RewardClient, normalize_scorers
+from rewardstack.errors import ItemNotScored
 
 __all__ = ["compute_score", "compute_score_batch"]
 

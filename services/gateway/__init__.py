@@ -1,5 +1,5 @@
 """The gateway: the reward REST API in front of the scorers."""
 
-from services.gateway.app import create_app
+from rewardstack.services.gateway.app import create_app
 
 __all__ = ["create_app"]

@@ -12,22 +12,22 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
-from services.gateway.errors import install_error_handlers
-from services.gateway.limits import BodySizeLimit
-from services.gateway.metrics import GatewayMetrics
-from services.gateway.routes import health, openrlhf, score, scorers
-from services.scorers.builtin import SERVICE_SCORER_NAMES, builtin_cpu_scorers
-from services.scorers.code import open_code_scorer
-from services.scorers.neural import open_neural_scorers
-from services.scorers.pooled import PooledScorer
-from services.scorers.registry import ScorerRegistry
-from services.scorers.types import CpuScorer
-from services.settings import Settings
-from services.workers.pool import ScorerPool
+from rewardstack.services.gateway.errors import install_error_handlers
+from rewardstack.services.gateway.limits import BodySizeLimit
+from rewardstack.services.gateway.metrics import GatewayMetrics
+from rewardstack.services.gateway.routes import health, openrlhf, score, scorers
+from rewardstack.services.scorers.builtin import SERVICE_SCORER_NAMES, builtin_cpu_scorers
+from rewardstack.services.scorers.code import open_code_scorer
+from rewardstack.services.scorers.neural import open_neural_scorers
+from rewardstack.services.scorers.pooled import PooledScorer
+from rewardstack.services.scorers.registry import ScorerRegistry
+from rewardstack.services.scorers.types import CpuScorer
+from rewardstack.services.settings import Settings
+from rewardstack.services.workers.pool import ScorerPool
 
 log = logging.getLogger(__name__)
 
-WORKER_PRELOAD = ["services.scorers.preload"]
+WORKER_PRELOAD = ["rewardstack.services.scorers.preload"]
 
 
 def create_app(settings: Settings | None = None, *, extra_cpu_scorers: Sequence[CpuScorer] = ()) -> FastAPI:

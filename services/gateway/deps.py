@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.gateway.metrics import GatewayMetrics
-from services.scorers.registry import ScorerRegistry
-from services.settings import Settings
-from services.workers.pool import ScorerPool
+from rewardstack.services.gateway.metrics import GatewayMetrics
+from rewardstack.services.scorers.registry import ScorerRegistry
+from rewardstack.services.settings import Settings
+from rewardstack.services.workers.pool import ScorerPool
 
 
 def _settings(request: Request) -> Settings:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from services.scorers.registry import UnknownScorer
-from services.web import error_response, install_common_error_handlers
-from services.workers.pool import PoolClosed, PoolSaturated
+from rewardstack.services.scorers.registry import UnknownScorer
+from rewardstack.services.web import error_response, install_common_error_handlers
+from rewardstack.services.workers.pool import PoolClosed, PoolSaturated
 
 RETRY_AFTER_S = 1
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.web import BodySizeLimit, bearer_token_check
+from rewardstack.services.web import BodySizeLimit, bearer_token_check
 
 require_token = bearer_token_check("REWARDSTACK_API_TOKEN")
 

@@ -12,14 +12,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.contract import ComponentResult, ItemResult, ScoreBatch, ScoreBatchResult, ScoreItem, Status
-from services.gateway.errors import InvalidRequest
-from services.web import RequestTooLarge
-from services.gateway.metrics import GatewayMetrics
-from services.scorers.registry import ScorerRegistry
-from services.scorers.types import BatchScorer, Params, Sample, Scored, ScoringContext
-from services.settings import Settings
-from services.workers.pool import PoolSaturated, ScorerPool
+from rewardstack.services.contract import ComponentResult, ItemResult, ScoreBatch, ScoreBatchResult, ScoreItem, Status
+from rewardstack.services.gateway.errors import InvalidRequest
+from rewardstack.services.web import RequestTooLarge
+from rewardstack.services.gateway.metrics import GatewayMetrics
+from rewardstack.services.scorers.registry import ScorerRegistry
+from rewardstack.services.scorers.types import BatchScorer, Params, Sample, Scored, ScoringContext
+from rewardstack.services.settings import Settings
+from rewardstack.services.workers.pool import PoolSaturated, ScorerPool
 
 log = logging.getLogger(__name__)
 

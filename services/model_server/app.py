@@ -10,7 +10,7 @@ Models load in a background task started by the lifespan, so the server answers 
 multi-gigabyte model loads (a liveness probe never kills a slow start; readiness keeps traffic
 away until it is done). The /v1 routes need `Authorization: Bearer <REWARDSTACK_MODELS_API_TOKEN>`
 when that is set; the probes and /metrics stay open. HTTP plumbing (error body, field locations,
-body-size limit, bearer check) is `services.web`, shared with the gateway and the sandbox.
+body-size limit, bearer check) is `rewardstack.services.web`, shared with the gateway and the sandbox.
 
 Errors are ours, never a score: an unknown model is a 404, models still loading a 503, a failed
 forward pass a 500 with code `model_error`; the gateway's scorers report all of them as `error`.
@@ -27,12 +27,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from services.contract import ErrorBody
-from services.model_server.config import ModelServerSettings, ModelSpec
-from services.model_server.metrics import ModelServerMetrics
-from services.model_server.schema import ModelList, ModelRequest, ModelResponse
-from services.model_server.served import ServedModels, UnknownModel
-from services.web import BodySizeLimit, RequestTooLarge, bearer_token_check, error_response, install_common_error_handlers
+from rewardstack.services.contract import ErrorBody
+from rewardstack.services.model_server.config import ModelServerSettings, ModelSpec
+from rewardstack.services.model_server.metrics import ModelServerMetrics
+from rewardstack.services.model_server.schema import ModelList, ModelRequest, ModelResponse
+from rewardstack.services.model_server.served import ServedModels, UnknownModel
+from rewardstack.services.web import BodySizeLimit, RequestTooLarge, bearer_token_check, error_response, install_common_error_handlers
 
 log = logging.getLogger(__name__)
 

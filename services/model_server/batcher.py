@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from services.model_server.backends.base import Backend, Prepared
-from services.model_server.config import BatchingConfig
-from services.model_server.schema import ModelOutcome
+from rewardstack.services.model_server.backends.base import Backend, Prepared
+from rewardstack.services.model_server.config import BatchingConfig
+from rewardstack.services.model_server.schema import ModelOutcome
 
 log = logging.getLogger(__name__)
 

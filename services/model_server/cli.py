@@ -24,7 +24,7 @@ def main(argv: list[str]) -> int:
 
     from pydantic import ValidationError
 
-    from services.model_server.config import ModelServerSettings, force_offline
+    from rewardstack.services.model_server.config import ModelServerSettings, force_offline
 
     force_offline()
     overrides = {k: v for k, v in vars(args).items() if k != "log_level" and v is not None}
@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
 
     import uvicorn
 
-    from services.model_server.app import create_model_app
+    from rewardstack.services.model_server.app import create_model_app
 
     # Models load after the server starts (probes answer meanwhile); a failed load stops it with status 1.
     # The callback runs once serving has begun, when `server` is bound.

@@ -13,8 +13,8 @@ from typing import Protocol
 import httpx
 from pydantic import SecretStr, ValidationError
 
-from services.model_server.schema import ModelItem, ModelOutcome, ModelRequest, ModelResponse
-from services.model_server.served import ServedModels
+from rewardstack.services.model_server.schema import ModelItem, ModelOutcome, ModelRequest, ModelResponse
+from rewardstack.services.model_server.served import ServedModels
 
 DEFAULT_TIMEOUT = httpx.Timeout(5.0, read=300.0)  # read: a big GRPO batch on a busy model
 

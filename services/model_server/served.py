@@ -16,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
-from services.model_server.backends.base import Backend, Prepared
-from services.model_server.batcher import DynamicBatcher, PassObserver
-from services.model_server.config import ModelSpec, force_offline
-from services.model_server.schema import ModelInfo, ModelItem, ModelOutcome
+from rewardstack.services.model_server.backends.base import Backend, Prepared
+from rewardstack.services.model_server.batcher import DynamicBatcher, PassObserver
+from rewardstack.services.model_server.config import ModelSpec, force_offline
+from rewardstack.services.model_server.schema import ModelInfo, ModelItem, ModelOutcome
 
 
 class UnknownModel(LookupError):
@@ -45,21 +45,21 @@ def load_backends(specs: Mapping[str, ModelSpec]) -> dict[str, Backend]:
 
 def _load_one(spec: ModelSpec, encoders: dict[Path | None, object]) -> Backend:
     if spec.kind == "reward" and spec.backend == "vllm":
-        from services.model_server.backends.vllm_pooling import VllmRewardBackend
+        from rewardstack.services.model_server.backends.vllm_pooling import VllmRewardBackend
 
         return VllmRewardBackend(spec.path, max_length=spec.max_length)  # type: ignore[arg-type]
     if spec.kind == "reward":
-        from services.model_server.backends.reward import RewardBackend
+        from rewardstack.services.model_server.backends.reward import RewardBackend
 
         return RewardBackend(spec.path, max_length=spec.max_length)  # type: ignore[arg-type]
     if spec.kind == "guard":
-        from services.model_server.backends.guard import GuardBackend
+        from rewardstack.services.model_server.backends.guard import GuardBackend
 
         return GuardBackend(spec.path, max_length=spec.max_length, labels=spec.labels, response_prefix=spec.response_prefix)  # type: ignore[arg-type]
-    from services.model_server.backends.embedded import EmbeddedBackend
-    from services.model_server.backends.tensors import pick_device
-    from services.model_server.embedded.encoder import MiniLMEncoder
-    from services.model_server.embedded.heads import Heads
+    from rewardstack.services.model_server.backends.embedded import EmbeddedBackend
+    from rewardstack.services.model_server.backends.tensors import pick_device
+    from rewardstack.services.model_server.embedded.encoder import MiniLMEncoder
+    from rewardstack.services.model_server.embedded.heads import Heads
 
     if spec.path not in encoders:
         encoders[spec.path] = MiniLMEncoder(spec.path, pick_device()[0])

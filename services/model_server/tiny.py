@@ -5,7 +5,7 @@ The tokenizer is byte-level (one token per UTF-8 byte, plus chat special tokens)
 with `tokenizers`; nothing comes from the hub. The folders load through the same
 `from_pretrained` path as real models.
 
-    python -m services.model_server.tiny OUT_DIR [--kind reward|guard] [--hidden 64 --layers 2]
+    python -m rewardstack.services.model_server.tiny OUT_DIR [--kind reward|guard] [--hidden 64 --layers 2]
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def build(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.model_server.tiny", description="Build a random model folder.")
+    parser = argparse.ArgumentParser(prog="python -m rewardstack.services.model_server.tiny", description="Build a random model folder.")
     parser.add_argument("out", type=Path)
     parser.add_argument("--kind", choices=["reward", "guard"], default="reward")
     parser.add_argument("--hidden", type=int, default=64)

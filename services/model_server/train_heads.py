@@ -1,6 +1,6 @@
 """Train the embedded default's heads on ../shared/data and print held-out figures against baselines.
 
-    python -m services.model_server.train_heads [--data DIR] [--out FILE] [--cache FILE]
+    python -m rewardstack.services.model_server.train_heads [--data DIR] [--out FILE] [--cache FILE]
 
 Data (see ../shared/data/README.md): AlpacaEval annotation pairs (helpfulness), hh-rlhf harmless
 pairs (harmlessness), XSTest prompts (prompt safety) and XSTest v2 completions (refusal, and the
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import torch
 
-from services.model_server.config import force_offline
-from services.model_server.embedded.heads import HEADS_FILE, Heads, pair_features
+from rewardstack.services.model_server.config import force_offline
+from rewardstack.services.model_server.embedded.heads import HEADS_FILE, Heads, pair_features
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = PROJECT_ROOT / ".." / "shared" / "data"
@@ -70,7 +70,7 @@ class Featurizer:
     """Embeds (prompt, response) pairs with the embedded encoder; caches by text on disk if asked."""
 
     def __init__(self, cache: Path | None) -> None:
-        from services.model_server.embedded.encoder import MiniLMEncoder
+        from rewardstack.services.model_server.embedded.encoder import MiniLMEncoder
 
         self.encoder = MiniLMEncoder()
         self.cache_path = cache
@@ -250,7 +250,7 @@ def train(data: Path, cache: Path | None) -> tuple[Heads, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.model_server.train_heads", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m rewardstack.services.model_server.train_heads", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder with the data sets (default ../shared/data)")
     parser.add_argument("--out", type=Path, default=HEADS_FILE, help="where to write the heads (default: the committed file)")
     parser.add_argument("--cache", type=Path, help="embedding cache file, to re-run quickly")

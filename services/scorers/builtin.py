@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from services.scorers.format import FormatScorer
-from services.scorers.language import LanguageScorer
-from services.scorers.length import LengthScorer
-from services.scorers.math import MathScorer
-from services.scorers.repetition import RepetitionScorer
-from services.scorers.types import CpuScorer
+from rewardstack.services.scorers.format import FormatScorer
+from rewardstack.services.scorers.language import LanguageScorer
+from rewardstack.services.scorers.length import LengthScorer
+from rewardstack.services.scorers.math import MathScorer
+from rewardstack.services.scorers.repetition import RepetitionScorer
+from rewardstack.services.scorers.types import CpuScorer
 
 
 # Opened by the gateway's lifespan because they call other services (sandbox, models).

@@ -33,8 +33,8 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field
 
-from services.scorers.types import BatchScorer, Params, Sample, Scored, ScoringContext
-from services.settings import Settings
+from rewardstack.services.scorers.types import BatchScorer, Params, Sample, Scored, ScoringContext
+from rewardstack.services.settings import Settings
 
 __all__ = ["CodeScorer", "extract_code", "open_code_scorer"]
 
@@ -281,7 +281,7 @@ async def open_code_scorer(settings: Settings) -> AsyncIterator[CodeScorer]:
     """
     async with AsyncExitStack() as stack:
         timeout = httpx.Timeout(5.0, read=None)
-        from sandbox.settings import SandboxSettings
+        from rewardstack.sandbox.settings import SandboxSettings
 
         sandbox_settings = SandboxSettings()  # REWARDSTACK_SANDBOX_*: the token, or the embedded sandbox's config
         if settings.sandbox_url:
@@ -292,7 +292,7 @@ async def open_code_scorer(settings: Settings) -> AsyncIterator[CodeScorer]:
             clients = [await stack.enter_async_context(
                 httpx.AsyncClient(base_url=u, timeout=timeout, limits=limits, headers=headers)) for u in urls]
         else:
-            from sandbox.app import create_sandbox_app
+            from rewardstack.sandbox.app import create_sandbox_app
 
             app = create_sandbox_app(sandbox_settings)
             await stack.enter_async_context(app.router.lifespan_context(app))

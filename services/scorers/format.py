@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from services.scorers.types import CpuScorer, Params, Sample, Scored
+from rewardstack.services.scorers.types import CpuScorer, Params, Sample, Scored
 
 __all__ = ["FormatScorer"]
 

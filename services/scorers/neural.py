@@ -20,10 +20,10 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from services.model_server.client import ModelClient, ModelUnavailable
-from services.model_server.schema import ModelItem, ModelOutcome, OutcomeStatus
-from services.scorers.types import BatchScorer, Params, Sample, Scored, ScoringContext
-from services.settings import Settings
+from rewardstack.services.model_server.client import ModelClient, ModelUnavailable
+from rewardstack.services.model_server.schema import ModelItem, ModelOutcome, OutcomeStatus
+from rewardstack.services.scorers.types import BatchScorer, Params, Sample, Scored, ScoringContext
+from rewardstack.services.settings import Settings
 
 
 class NeuralParams(Params):
@@ -92,7 +92,7 @@ class SafetyScorer(_NeuralScorer):
 async def open_neural_scorers(settings: Settings) -> AsyncIterator[list[BatchScorer]]:
     """Both neural scorers for the gateway's lifespan; closes their client or models on exit."""
     if settings.models_url:
-        from services.model_server.client import HttpModelClient
+        from rewardstack.services.model_server.client import HttpModelClient
 
         http = HttpModelClient(settings.models_url, api_token=settings.models_api_token)
         try:
@@ -100,9 +100,9 @@ async def open_neural_scorers(settings: Settings) -> AsyncIterator[list[BatchSco
         finally:
             await http.aclose()
         return
-    from services.model_server.client import LocalModelClient
-    from services.model_server.config import embedded_models
-    from services.model_server.served import ServedModels
+    from rewardstack.services.model_server.client import LocalModelClient
+    from rewardstack.services.model_server.config import embedded_models
+    from rewardstack.services.model_server.served import ServedModels
 
     async with ServedModels.open(embedded_models()) as models:
         local = LocalModelClient(models)

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from services.scorers.types import BatchScorer, CpuScorer, Params, Sample, Scored, ScoringContext
-from services.workers.pool import (
+from rewardstack.services.scorers.types import BatchScorer, CpuScorer, Params, Sample, Scored, ScoringContext
+from rewardstack.services.workers.pool import (
     Call,
     PoolClosed,
     ScorerPool,

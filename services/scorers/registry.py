@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from services.scorers.types import BatchScorer
+from rewardstack.services.scorers.types import BatchScorer
 
 
 class UnknownScorer(LookupError):

@@ -16,7 +16,7 @@ import re
 
 from pydantic import Field
 
-from services.scorers.types import CpuScorer, Params, Sample, Scored
+from rewardstack.services.scorers.types import CpuScorer, Params, Sample, Scored
 
 __all__ = ["RepetitionScorer"]
 

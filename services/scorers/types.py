@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from services.contract import Status
+from rewardstack.services.contract import Status
 
 __all__ = ["BatchScorer", "CpuScorer", "Params", "Sample", "Scored", "ScoringContext", "Status"]
 

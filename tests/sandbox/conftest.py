@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from sandbox.app import create_sandbox_app
+from rewardstack.sandbox.app import create_sandbox_app
 from tests.sandbox.helpers import SECRET_ENV, sandbox_settings
 from tests.servers import running_server
 

@@ -6,7 +6,7 @@ import os
 
 import httpx
 
-from sandbox.settings import SandboxSettings
+from rewardstack.sandbox.settings import SandboxSettings
 
 # Host uids of this session's runs: away from other sandboxes on the machine, so the host-side
 # "no process of a run survives" check sees only ours.

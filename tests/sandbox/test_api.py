@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from sandbox.app import create_sandbox_app
+from rewardstack.sandbox.app import create_sandbox_app
 from tests.sandbox.helpers import judge, run, sandbox_settings
 
 ADD_PY = "a, b = map(int, input().split())\nprint(a + b)\n"

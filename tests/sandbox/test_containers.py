@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.app import create_sandbox_app
+from rewardstack.sandbox.app import create_sandbox_app
 from tests.sandbox.helpers import judge, run, sandbox_settings
 from tests.servers import running_server
 

@@ -6,8 +6,8 @@ import signal
 
 import pytest
 
-from sandbox.judging import Execution, limit_verdict, tokens_match, values_match
-from sandbox.models import Verdict
+from rewardstack.sandbox.judging import Execution, limit_verdict, tokens_match, values_match
+from rewardstack.sandbox.models import Verdict
 
 
 @pytest.mark.parametrize(

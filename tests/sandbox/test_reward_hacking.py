@@ -11,7 +11,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from sandbox.assertions import plan_for
+from rewardstack.sandbox.assertions import plan_for
 from tests.sandbox.helpers import judge
 
 # No expected value here is one a hack below returns (0, 3, 7, None, a + b + 1).

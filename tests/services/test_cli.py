@@ -17,7 +17,7 @@ def test_serve_starts_on_loopback_and_stops_cleanly() -> None:
     port = free_port()
     env = {**os.environ, "REWARDSTACK_SCORER_WORKERS": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "serve", "--port", str(port), "--log-level", "warning"], env=env
+        [sys.executable, "-m", "rewardstack.services.cli", "serve", "--port", str(port), "--log-level", "warning"], env=env
     )
     try:
         deadline = time.monotonic() + 120
@@ -39,6 +39,6 @@ def test_serve_starts_on_loopback_and_stops_cleanly() -> None:
 
 
 def test_unknown_subcommand_prints_usage() -> None:
-    result = subprocess.run([sys.executable, "-m", "services.cli", "frobnicate"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "rewardstack.services.cli", "frobnicate"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "usage: rewardstack" in result.stderr

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
-from services.gateway.app import create_app
-from services.scorers.builtin import builtin_cpu_scorers
-from services.scorers.length import LengthScorer
-from services.scorers.types import CpuScorer
-from services.settings import Settings
+from rewardstack.services.gateway.app import create_app
+from rewardstack.services.scorers.builtin import builtin_cpu_scorers
+from rewardstack.services.scorers.length import LengthScorer
+from rewardstack.services.scorers.types import CpuScorer
+from rewardstack.services.settings import Settings
 from tests.servers import running_server
 from tests.services.gateway.scorers_for_tests import Length as Chars
 from tests.services.gateway.scorers_for_tests import Number

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from trainer import (
+from rewardstack import (
     AsyncRewardClient,
     ItemNotScored,
     RequestRejected,
@@ -263,9 +263,9 @@ def test_bearer_token_is_sent() -> None:
     assert seen[0].headers["authorization"] == "Bearer secret-token"
 
 
-def test_importing_trainer_needs_only_the_base_install() -> None:
+def test_importing_rewardstack_needs_only_the_base_install() -> None:
     code = (
-        "import sys, trainer, trainer.client, trainer.errors, trainer.cli, trainer.verl, trainer.trl_rewards\n"
+        "import sys, rewardstack, rewardstack.client, rewardstack.errors, rewardstack.cli, rewardstack.verl, rewardstack.trl\n"
         "heavy = [m for m in ('fastapi', 'starlette', 'uvicorn', 'torch', 'transformers', 'trl', 'sympy', 'math_verify')"
         " if m in sys.modules]\n"
         "assert not heavy, heavy"

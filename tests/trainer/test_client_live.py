@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from tests.servers import free_port, running_server
 from tests.trainer.conftest import gateway_app
-from trainer import ItemNotScored, RequestRejected, RetryPolicy, RewardClient, ServiceUnreachable
+from rewardstack import ItemNotScored, RequestRejected, RetryPolicy, RewardClient, ServiceUnreachable
 
 
 def test_scores_on_a_real_gateway_and_applies_the_policy(gateway_url: str) -> None:

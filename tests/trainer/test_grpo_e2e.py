@@ -19,8 +19,8 @@ from transformers import TrainerCallback
 
 from tests.servers import free_port, running_server
 from tests.trainer.conftest import gateway_app, items_scored, score_requests
-from trainer.cli import train_main
-from trainer.grpo import Recipe, load_recipe, train
+from rewardstack.cli import train_main
+from rewardstack.grpo import Recipe, load_recipe, train
 
 pytestmark = [
     pytest.mark.slow,

@@ -12,11 +12,11 @@ import pytest
 
 from tests.servers import free_port
 from tests.trainer.conftest import SHARED_DATA
-from trainer import ItemNotScored
-from trainer.cli import score_main
-from trainer.grpo import build_dataset, load_recipe
-from trainer.client import normalize_scorers
-from trainer.verl import compute_score, compute_score_batch
+from rewardstack import ItemNotScored
+from rewardstack.cli import score_main
+from rewardstack.grpo import build_dataset, load_recipe
+from rewardstack.client import normalize_scorers
+from rewardstack.verl import compute_score, compute_score_batch
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -83,7 +83,7 @@ def test_score_with_an_unreachable_url_says_so(tmp_path: Path, capsys: pytest.Ca
 def test_the_rewardstack_command_dispatches_score(tmp_path: Path, gateway_url: str) -> None:
     source = write_jsonl(tmp_path / "in.jsonl", [{"completion": "4"}])
     done = subprocess.run(
-        [sys.executable, "-m", "services.cli", "score", str(source), "--url", gateway_url, "--scorers", "number", "--quiet"],
+        [sys.executable, "-m", "rewardstack.services.cli", "score", str(source), "--url", gateway_url, "--scorers", "number", "--quiet"],
         capture_output=True, text=True, timeout=120, check=False,
     )
     assert done.returncode == 0, done.stderr

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from trainer.cli import train_main
-from trainer.tiny import TinyModelSpec, build_byte_tokenizer, build_tiny_model
+from rewardstack.cli import train_main
+from rewardstack.tiny import TinyModelSpec, build_byte_tokenizer, build_tiny_model
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 
 from tests.servers import free_port
 from tests.trainer.conftest import score_requests
-from trainer import AsyncRewardClient, RetryPolicy, ServiceUnreachable
-from trainer.trl_rewards import build_items, completion_text, reward_funcs, reward_weights
+from rewardstack import AsyncRewardClient, RetryPolicy, ServiceUnreachable
+from rewardstack.trl import build_items, completion_text, reward_funcs, reward_weights
 
 SCORERS = {"number": 1.0, "chars": {"weight": 0.5}}
 

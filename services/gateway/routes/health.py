@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from services.gateway.deps import MetricsDep, PoolDep, RegistryDep
+from rewardstack.services.gateway.deps import MetricsDep, PoolDep, RegistryDep
 
 router = APIRouter(tags=["health"])
 

@@ -25,11 +25,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.contract import ErrorBody, ItemResult, ScoreBatch, ScoreItem, ScorerRequest, Status, parse_scorer_spec
-from services.gateway import scoring
-from services.gateway.deps import MetricsDep, PoolDep, RegistryDep, SettingsDep
-from services.gateway.errors import InvalidRequest
-from services.gateway.limits import require_token
+from rewardstack.services.contract import ErrorBody, ItemResult, ScoreBatch, ScoreItem, ScorerRequest, Status, parse_scorer_spec
+from rewardstack.services.gateway import scoring
+from rewardstack.services.gateway.deps import MetricsDep, PoolDep, RegistryDep, SettingsDep
+from rewardstack.services.gateway.errors import InvalidRequest
+from rewardstack.services.gateway.limits import require_token
 
 router = APIRouter(tags=["openrlhf"], dependencies=[Depends(require_token)])
 

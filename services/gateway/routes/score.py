@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from services.contract import ErrorBody, ScoreBatch, ScoreBatchResult
-from services.gateway import scoring
-from services.gateway.deps import MetricsDep, PoolDep, RegistryDep, SettingsDep
-from services.gateway.limits import require_token
+from rewardstack.services.contract import ErrorBody, ScoreBatch, ScoreBatchResult
+from rewardstack.services.gateway import scoring
+from rewardstack.services.gateway.deps import MetricsDep, PoolDep, RegistryDep, SettingsDep
+from rewardstack.services.gateway.limits import require_token
 
 router = APIRouter(prefix="/v1", tags=["score"], dependencies=[Depends(require_token)])
 

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic.fields import FieldInfo
 
-from services.contract import ParamInfo, ScorerInfo, ScorerList
-from services.gateway.deps import RegistryDep
-from services.gateway.limits import require_token
+from rewardstack.services.contract import ParamInfo, ScorerInfo, ScorerList
+from rewardstack.services.gateway.deps import RegistryDep
+from rewardstack.services.gateway.limits import require_token
 
 router = APIRouter(prefix="/v1", tags=["scorers"], dependencies=[Depends(require_token)])
 

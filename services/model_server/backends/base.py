@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from services.model_server.schema import ModelItem, ModelOutcome, OutcomeStatus
+from rewardstack.services.model_server.schema import ModelItem, ModelOutcome, OutcomeStatus
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 import torch
 
-from services.model_server.backends.base import Backend, Prepared, too_long
-from services.model_server.embedded.encoder import MiniLMEncoder, PairWindows
-from services.model_server.embedded.heads import Heads, pair_features
-from services.model_server.schema import ModelItem, ModelOutcome
+from rewardstack.services.model_server.backends.base import Backend, Prepared, too_long
+from rewardstack.services.model_server.embedded.encoder import MiniLMEncoder, PairWindows
+from rewardstack.services.model_server.embedded.heads import Heads, pair_features
+from rewardstack.services.model_server.schema import ModelItem, ModelOutcome
 
 SCALES = {
     "helpfulness": "Bradley-Terry logit, unbounded real, higher is more helpful; a difference d means odds e^d : 1",

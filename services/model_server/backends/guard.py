@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from services.model_server.backends.base import Backend, Prepared, TemplateEncoder
-from services.model_server.backends.reward import load_tokenizer
-from services.model_server.backends.tensors import dtype_kwargs, last_logits_kwargs, pad, pick_device, release
-from services.model_server.schema import ModelItem, ModelOutcome
+from rewardstack.services.model_server.backends.base import Backend, Prepared, TemplateEncoder
+from rewardstack.services.model_server.backends.reward import load_tokenizer
+from rewardstack.services.model_server.backends.tensors import dtype_kwargs, last_logits_kwargs, pad, pick_device, release
+from rewardstack.services.model_server.schema import ModelItem, ModelOutcome
 
 SCALE = "P(safe) in [0, 1] from the guard's label-token probabilities; 1.0 safe, 0.0 unsafe"
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from services.model_server.backends.base import Backend, Prepared, TemplateEncoder
-from services.model_server.backends.tensors import dtype_kwargs, pad, pick_device, release
-from services.model_server.schema import ModelItem, ModelOutcome
+from rewardstack.services.model_server.backends.base import Backend, Prepared, TemplateEncoder
+from rewardstack.services.model_server.backends.tensors import dtype_kwargs, pad, pick_device, release
+from rewardstack.services.model_server.schema import ModelItem, ModelOutcome
 
 SCALE = "the reward model's raw logit: unbounded real, higher is more preferred; compare only within one model"
 

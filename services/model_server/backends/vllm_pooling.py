@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from services.model_server.backends.base import Backend, Prepared, TemplateEncoder
-from services.model_server.backends.reward import SCALE, load_tokenizer
-from services.model_server.schema import ModelItem, ModelOutcome
+from rewardstack.services.model_server.backends.base import Backend, Prepared, TemplateEncoder
+from rewardstack.services.model_server.backends.reward import SCALE, load_tokenizer
+from rewardstack.services.model_server.schema import ModelItem, ModelOutcome
 
 GPU_MEMORY_UTILIZATION = 0.85
 

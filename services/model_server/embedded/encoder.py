@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from services.model_server.backends.tensors import pad
+from rewardstack.services.model_server.backends.tensors import pad
 
 WINDOW_TOKENS = 256
 PROMPT_TOKENS = 128

@@ -10,7 +10,7 @@ prompt embedding (does the answer address the question?), and the log of the res
   which pins the absolute scale that pairs alone leave free.
 - `prompt_unsafe` (on the prompt embedding) and `refusal`: logistic heads from XSTest.
 
-Trained by `python -m services.model_server.train_heads`; demo-grade (see docs/models.md).
+Trained by `python -m rewardstack.services.model_server.train_heads`; demo-grade (see docs/models.md).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class Heads:
         from safetensors.torch import load_file
 
         if not path.is_file():
-            raise FileNotFoundError(f"no embedded heads at {path}; run `python -m services.model_server.train_heads`")
+            raise FileNotFoundError(f"no embedded heads at {path}; run `python -m rewardstack.services.model_server.train_heads`")
         return cls(load_file(str(path)))
 
     def save(self, path: Path = HEADS_FILE) -> None:

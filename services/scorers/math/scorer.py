@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from services.scorers.types import CpuScorer, Params, Sample, Scored
+from rewardstack.services.scorers.types import CpuScorer, Params, Sample, Scored
 
 from .compare import Tolerance, equivalent
 from .extract import extract_answers, gold_text

@@ -5,8 +5,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from services.gateway.app import create_app
-from services.settings import Settings
+from rewardstack.services.gateway.app import create_app
+from rewardstack.services.settings import Settings
 from tests.servers import running_server
 from tests.services.gateway.scorers_for_tests import Length, Number
 

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from services.scorers.types import CpuScorer, Params, Sample, Scored
+from rewardstack.services.scorers.types import CpuScorer, Params, Sample, Scored
 
 _hoard: list[bytes] = []
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from services.gateway.app import create_app
-from services.settings import Settings
+from rewardstack.services.gateway.app import create_app
+from rewardstack.services.settings import Settings
 from tests.servers import running_server
 
 DEADLINE_S = 3.0

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from services.gateway.app import create_app
-from services.settings import Settings
+from rewardstack.services.gateway.app import create_app
+from rewardstack.services.settings import Settings
 from tests.servers import running_server
 from tests.services.gateway.conftest import gateway_settings
 from tests.services.gateway.scorers_for_tests import Number
@@ -121,7 +121,7 @@ def test_bad_settings_on_the_command_line_are_one_line_not_a_traceback() -> None
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "services.cli", "serve", "--workers", "0"], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "rewardstack.services.cli", "serve", "--workers", "0"], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.startswith("rewardstack serve: scorer_workers: Input should be greater than or equal to 1")
     assert "Traceback" not in result.stderr

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
-from services.contract import ItemResult, ScoreItem, Status
-from services.gateway.routes.openrlhf import MicroBatcher, RewardRequest, to_items
+from rewardstack.services.contract import ItemResult, ScoreItem, Status
+from rewardstack.services.gateway.routes.openrlhf import MicroBatcher, RewardRequest, to_items
 
 
 def test_concurrent_single_sample_requests_get_the_same_rewards_as_v1_score(gateway_url: str) -> None:

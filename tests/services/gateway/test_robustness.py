@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from services.gateway.app import create_app
+from rewardstack.services.gateway.app import create_app
 from tests.servers import running_server
 from tests.services.gateway.conftest import TEST_DEADLINE_S, gateway_settings
 from tests.services.gateway.scorers_for_tests import Number

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.model_server.app import create_model_app
-from services.model_server.config import BatchingConfig, ModelServerSettings, ModelSpec
-from services.model_server.tiny import build
+from rewardstack.services.model_server.app import create_model_app
+from rewardstack.services.model_server.config import BatchingConfig, ModelServerSettings, ModelSpec
+from rewardstack.services.model_server.tiny import build
 from tests.servers import running_server
 
 # A window small enough that the tests reach it with short texts (the tokenizer is byte-level).

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.model_server.backends.reward import RewardBackend
-from services.model_server.schema import ModelItem
+from rewardstack.services.model_server.backends.reward import RewardBackend
+from rewardstack.services.model_server.schema import ModelItem
 from tests.services.model_server.fixtures import MAX_LENGTH
 
 

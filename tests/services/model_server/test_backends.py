@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from services.model_server.backends.base import Prepared, TemplateEncoder
-from services.model_server.backends.guard import GuardBackend, resolve_label_tokens
-from services.model_server.backends.reward import RewardBackend
-from services.model_server.schema import ModelItem, ModelOutcome, OutcomeStatus
-from services.model_server.tiny import REWARD_TEMPLATE, byte_tokenizer
+from rewardstack.services.model_server.backends.base import Prepared, TemplateEncoder
+from rewardstack.services.model_server.backends.guard import GuardBackend, resolve_label_tokens
+from rewardstack.services.model_server.backends.reward import RewardBackend
+from rewardstack.services.model_server.schema import ModelItem, ModelOutcome, OutcomeStatus
+from rewardstack.services.model_server.tiny import REWARD_TEMPLATE, byte_tokenizer
 from tests.services.model_server.fixtures import MAX_LENGTH
 
 ITEMS = [

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from services.model_server.backends.base import Backend, Prepared
-from services.model_server.backends.reward import RewardBackend
-from services.model_server.batcher import DynamicBatcher, PassRecord, plan_batches
-from services.model_server.config import BatchingConfig
-from services.model_server.schema import ModelItem, ModelOutcome
-from services.model_server.served import ServedModels, UnknownModel
+from rewardstack.services.model_server.backends.base import Backend, Prepared
+from rewardstack.services.model_server.backends.reward import RewardBackend
+from rewardstack.services.model_server.batcher import DynamicBatcher, PassRecord, plan_batches
+from rewardstack.services.model_server.config import BatchingConfig
+from rewardstack.services.model_server.schema import ModelItem, ModelOutcome
+from rewardstack.services.model_server.served import ServedModels, UnknownModel
 from tests.services.model_server.fixtures import MAX_LENGTH, tiny_specs
 
 REQUESTS = [

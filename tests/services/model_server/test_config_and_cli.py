@@ -13,9 +13,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from services.model_server.cli import main
-from services.model_server.config import ModelServerSettings, ModelSpec, load_models_file
-from services.model_server.served import load_backends
+from rewardstack.services.model_server.cli import main
+from rewardstack.services.model_server.config import ModelServerSettings, ModelSpec, load_models_file
+from rewardstack.services.model_server.served import load_backends
 from tests.servers import free_port
 from tests.services.model_server.fixtures import wait_ready
 
@@ -69,7 +69,7 @@ def test_cli_refuses_a_trivial_token(monkeypatch: pytest.MonkeyPatch, capsys: py
 
 
 def start_cli(config: Path, port: int, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "services.model_server.cli", "--port", str(port), "--config", str(config), "--log-level", "warning"]
+    command = [sys.executable, "-m", "rewardstack.services.model_server.cli", "--port", str(port), "--config", str(config), "--log-level", "warning"]
     return subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
 
 

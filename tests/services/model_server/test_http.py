@@ -1,4 +1,4 @@
-"""The model server's HTTP plumbing, shared with the gateway and the sandbox (`services.web`), on real
+"""The model server's HTTP plumbing, shared with the gateway and the sandbox (`rewardstack.services.web`), on real
 uvicorn servers with tiny random models: probes while loading and after a failed load, the bearer
 token, the streaming body-size limit, and the Prometheus metrics."""
 
@@ -14,15 +14,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from services.contract import Status
-from services.model_server import served
-from services.model_server.app import create_model_app
-from services.model_server.client import HttpModelClient, ModelUnavailable
-from services.model_server.config import ModelServerSettings, ModelSpec
-from services.model_server.schema import ModelItem
-from services.scorers.neural import NeuralParams, open_neural_scorers
-from services.scorers.types import Sample, ScoringContext
-from services.settings import Settings
+from rewardstack.services.contract import Status
+from rewardstack.services.model_server import served
+from rewardstack.services.model_server.app import create_model_app
+from rewardstack.services.model_server.client import HttpModelClient, ModelUnavailable
+from rewardstack.services.model_server.config import ModelServerSettings, ModelSpec
+from rewardstack.services.model_server.schema import ModelItem
+from rewardstack.services.scorers.neural import NeuralParams, open_neural_scorers
+from rewardstack.services.scorers.types import Sample, ScoringContext
+from rewardstack.services.settings import Settings
 from tests.servers import running_server
 from tests.services.model_server.fixtures import MAX_LENGTH, serving, tiny_specs, wait_ready
 

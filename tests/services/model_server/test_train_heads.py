@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from services.model_server import train_heads as th
+from rewardstack.services.model_server import train_heads as th
 
 DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from sandbox.app import create_sandbox_app
-from sandbox.settings import SandboxSettings
-from services.contract import Status
-from services.scorers.code import CodeScorer, extract_code, open_code_scorer
-from services.scorers.types import Sample, Scored, ScoringContext
-from services.settings import Settings
+from rewardstack.sandbox.app import create_sandbox_app
+from rewardstack.sandbox.settings import SandboxSettings
+from rewardstack.services.contract import Status
+from rewardstack.services.scorers.code import CodeScorer, extract_code, open_code_scorer
+from rewardstack.services.scorers.types import Sample, Scored, ScoringContext
+from rewardstack.services.settings import Settings
 from tests.servers import free_port, running_server
 
 HOST_UID_BASE = 210_000 + (os.getpid() % 1000) * 16

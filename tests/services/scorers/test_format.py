@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-import services.scorers.format as format_module
-from services.scorers.format import FormatScorer
-from services.scorers.types import Sample, Status
+import rewardstack.services.scorers.format as format_module
+from rewardstack.services.scorers.format import FormatScorer
+from rewardstack.services.scorers.types import Sample, Status
 
 SCORE = FormatScorer()
 STRICT = FormatScorer.Params()

@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-import services.scorers.language as language_module
-from services.scorers.language import LABELS, LanguageScorer
-from services.scorers.types import Sample, Status
+import rewardstack.services.scorers.language as language_module
+from rewardstack.services.scorers.language import LABELS, LanguageScorer
+from rewardstack.services.scorers.types import Sample, Status
 
 SCORE = LanguageScorer()
 ROOT = Path(__file__).resolve().parents[3]
@@ -164,8 +164,8 @@ OUT = {"socket.connect", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo"
        "socket.gethostbyname_ex", "socket.gethostbyaddr", "urllib.Request"}
 events = []
 sys.addaudithook(lambda event, args: events.append(event) if event in OUT else None)
-from services.scorers.language import LanguageScorer, _detector
-from services.scorers.types import Sample
+from rewardstack.services.scorers.language import LanguageScorer, _detector
+from rewardstack.services.scorers.types import Sample
 scored = LanguageScorer()(Sample("<think>Bonjour, je calcule la surface du triangle.</think>"),
                           LanguageScorer.Params(target="fr"))
 print(json.dumps({"events": events, "value": scored.value, "model": _detector().config.custom_model_path}))

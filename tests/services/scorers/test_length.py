@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-import services.scorers.length as length_module
-from services.scorers.length import LengthScorer
-from services.scorers.types import Sample, Status
+import rewardstack.services.scorers.length as length_module
+from rewardstack.services.scorers.length import LengthScorer
+from rewardstack.services.scorers.types import Sample, Status
 
 SCORE = LengthScorer()
 OVERLONG = LengthScorer.Params(unit="chars", max_length=100, cache_length=20)

@@ -10,11 +10,11 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from services.contract import Status
-from services.model_server.client import HttpModelClient
-from services.scorers.neural import HelpfulnessScorer, NeuralParams, SafetyScorer, open_neural_scorers
-from services.scorers.types import BatchScorer, Sample, Scored, ScoringContext
-from services.settings import Settings
+from rewardstack.services.contract import Status
+from rewardstack.services.model_server.client import HttpModelClient
+from rewardstack.services.scorers.neural import HelpfulnessScorer, NeuralParams, SafetyScorer, open_neural_scorers
+from rewardstack.services.scorers.types import BatchScorer, Sample, Scored, ScoringContext
+from rewardstack.services.settings import Settings
 from tests.servers import free_port, running_server
 from tests.services.model_server.fixtures import MAX_LENGTH, guard_path, reward_path, tiny_server  # noqa: F401
 
@@ -124,7 +124,7 @@ def test_open_neural_scorers_embedded_default_scores_in_process() -> None:
 
 
 def gateway_score(settings: Settings, items: list[dict]) -> dict:
-    from services.gateway.app import create_app
+    from rewardstack.services.gateway.app import create_app
 
     body = {"items": items, "scorers": {"helpfulness": {"weight": 1.0}, "safety": {"weight": 1.0}}}
     with running_server(create_app(settings)) as url:

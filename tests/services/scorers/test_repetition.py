@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-import services.scorers.repetition as repetition_module
-from services.scorers.repetition import RepetitionScorer
-from services.scorers.types import Sample, Status
+import rewardstack.services.scorers.repetition as repetition_module
+from rewardstack.services.scorers.repetition import RepetitionScorer
+from rewardstack.services.scorers.types import Sample, Status
 
 SCORE = RepetitionScorer()
 DEFAULT = RepetitionScorer.Params()

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.workers.pool import Call, PoolClosed, ScorerPool, TaskFailed, TaskTimeout, WorkerCrashed
+from rewardstack.services.workers.pool import Call, PoolClosed, ScorerPool, TaskFailed, TaskTimeout, WorkerCrashed
 from tests.services.workers.calls import add, die, pid, spin, unpicklable
 
 

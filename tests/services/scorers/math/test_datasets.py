@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from services.scorers.math import MathParams, MathScorer
-from services.scorers.types import Sample, Status
+from rewardstack.services.scorers.math import MathParams, MathScorer
+from rewardstack.services.scorers.types import Sample, Status
 
 ROOT = Path(__file__).resolve().parents[4]
 DATA = ROOT / ".." / "shared" / "data"

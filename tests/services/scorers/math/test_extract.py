@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.scorers.math.extract import extract_answers, find_boxed, gold_text
+from rewardstack.services.scorers.math.extract import extract_answers, find_boxed, gold_text
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services.scorers.math import MathParams, MathScorer
-from services.scorers.math.guards import refusal
-from services.scorers.types import Sample, Status
+from rewardstack.services.scorers.math import MathParams, MathScorer
+from rewardstack.services.scorers.math.guards import refusal
+from rewardstack.services.scorers.types import Sample, Status
 
 SCORE = MathScorer()
 PARAMS = MathParams()

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from services.scorers.math import MathParams, MathScorer
-from services.scorers.types import Sample, Status
-from services.workers.pool import Call, ScorerPool
+from rewardstack.services.scorers.math import MathParams, MathScorer
+from rewardstack.services.scorers.types import Sample, Status
+from rewardstack.services.workers.pool import Call, ScorerPool
 
 PATHOLOGICAL = [
     r"\boxed{9^{9^{9^9}}}",

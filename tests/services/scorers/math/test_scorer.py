@@ -15,12 +15,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-import services.scorers.math.extract as extract_module
-import services.scorers.math.normalize as normalize_module
-import services.scorers.math.parse as parse_module
-import services.scorers.math.scorer as scorer_module
-from services.scorers.math import MathParams, MathScorer
-from services.scorers.types import Sample, Status
+import rewardstack.services.scorers.math.extract as extract_module
+import rewardstack.services.scorers.math.normalize as normalize_module
+import rewardstack.services.scorers.math.parse as parse_module
+import rewardstack.services.scorers.math.scorer as scorer_module
+from rewardstack.services.scorers.math import MathParams, MathScorer
+from rewardstack.services.scorers.types import Sample, Status
 
 SCORE = MathScorer()
 PARAMS = MathParams()
@@ -245,6 +245,6 @@ def test_never_raises_and_stays_in_range(completion: str, gold: str) -> None:
 
 
 def test_warm_up_runs_without_a_sample() -> None:
-    from services.scorers.math.symbolic import warm_up
+    from rewardstack.services.scorers.math.symbolic import warm_up
 
     warm_up()  # what the worker pool's fork server may call; must not need data or raise

@@ -26,8 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.contract import ScoreBatchResult, ScoreItem, ScorerRequest
-from trainer.client import AsyncRewardClient, ScorerSpec, normalize_scorers
+from rewardstack.services.contract import ScoreBatchResult, ScoreItem, ScorerRequest
+from rewardstack.client import AsyncRewardClient, ScorerSpec, normalize_scorers
 
 __all__ = ["REFERENCE_COLUMNS", "ScorerReward", "completion_text", "reward_funcs", "reward_weights"]
 
