@@ -29,9 +29,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rewardstack.client import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CONCURRENCY, AsyncRewardClient, RewardClient
+from rewardstack.client import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_CONCURRENCY, AsyncRewardClient, RewardClient, normalize_scorers
 from rewardstack.trl import reward_funcs, reward_weights
-from rewardstack.client import normalize_scorers
 
 __all__ = ["R1_ZERO_TEMPLATE", "Recipe", "RecipeError", "build_dataset", "load_recipe", "train"]
 
@@ -156,7 +155,16 @@ def _read_rows(data: DataSection, base_dir: Path) -> list[dict[str, Any]]:
     import datasets
 
     split = data.split if data.limit is None else f"{data.split}[:{data.limit}]"
-    return list(datasets.load_dataset(data.hub_id, data.hub_config, split=split))
+    try:
+        return list(datasets.load_dataset(data.hub_id, data.hub_config, split=split))
+    except Exception as exc:  # noqa: BLE001 - offline, unknown id, gated: all mean the recipe cannot get its data
+        raise RecipeError(f"data.hub_id: could not load {data.hub_id!r} from the hub ({_first_line(exc)}); "
+                          "give a local JSONL with data.path") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def build_dataset(data: DataSection, base_dir: Path = Path(".")) -> Any:
@@ -188,10 +196,13 @@ def _load_model(section: ModelSection) -> tuple[Any, Any]:
         return build_tiny_model(TinyModelSpec(**section.tiny))
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(section.path, padding_side="left")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(section.path, padding_side="left")
+        model = AutoModelForCausalLM.from_pretrained(section.path, dtype=section.dtype)
+    except OSError as exc:  # not a local folder and the hub unreachable, or no such model
+        raise RecipeError(f"model.path: could not load {section.path!r} ({_first_line(exc)})") from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(section.path, dtype=section.dtype)
     return model, tokenizer
 
 
@@ -229,12 +240,13 @@ def train(recipe: Recipe, *, callbacks: Sequence[Any] = ()) -> Any:
     )
     funcs = reward_funcs(client, scorers, deadline_s=recipe.reward.deadline_s)
     args = grpo_config(recipe, scorers)
+    dataset = build_dataset(recipe.data, recipe.base_dir)  # before the model: a data mistake fails in seconds
     model, tokenizer = _load_model(recipe.model)
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=funcs,
         args=args,
-        train_dataset=build_dataset(recipe.data, recipe.base_dir),
+        train_dataset=dataset,
         processing_class=tokenizer,
         callbacks=list(callbacks),
     )

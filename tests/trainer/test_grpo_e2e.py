@@ -1,9 +1,10 @@
 """GRPO end to end on CPU: TRL's GRPOTrainer, a tiny random byte-level model, rewards from real gateways.
 
 The model is ~100k parameters built from a config (no hub); prompts are short so a step takes
-a fraction of a second. The `length` scorer with `cache_length == max_length` pays -len/16 for a
-completion of `len` characters: a random model almost never stops early, so learning to emit EOS
-sooner is something GRPO can show in a dozen steps.
+a fraction of a second. The shipped recipe's `length` scorer (`cache_length == max_length`) pays
+-len/16 for a completion of `len` characters: a random model almost never stops early, so learning
+to emit EOS sooner is something GRPO can show in a dozen steps. It reads only files in the
+repository, so it runs the same in a fresh clone without ../shared.
 """
 
 from __future__ import annotations
@@ -57,23 +58,43 @@ def step_logs(trainer: Any) -> list[dict[str, float]]:
     return [h for h in trainer.state.log_history if "reward" in h]
 
 
-def test_grpo_learns_against_a_real_gateway_which_scores_every_completion_once(tmp_path: Path) -> None:
-    app = gateway_app()
-    steps = 12
+def shipped_recipe(tmp_path: Path, url: str) -> Recipe:
+    """recipes/tiny_cpu.yaml as a user runs it from a fresh clone: only the URL and output folder differ."""
+    return load_recipe(RECIPES / "tiny_cpu.yaml", [f"reward.url={url}", f"training.output_dir={tmp_path / 'run'}", "training.disable_tqdm=true"])
+
+
+def test_the_shipped_tiny_recipe_learns_against_a_real_gateway_which_scores_every_completion_once(tmp_path: Path) -> None:
+    app = gateway_app(enabled_scorers="length,format")
+    recipe = shipped_recipe(tmp_path, "http://unused")
+    steps, batch = recipe.training["max_steps"], recipe.training["per_device_train_batch_size"]
     with running_server(app) as url:
-        trainer = train(tiny_recipe(tmp_path, [url], steps))
+        trainer = train(shipped_recipe(tmp_path, url))
         scored, requests = items_scored(app), score_requests(app)
     logs = step_logs(trainer)
     assert len(logs) == steps
     # every completion of every step went through the service, in one request per step
-    assert (scored, requests) == (steps * BATCH, steps)
+    assert (scored, requests) == (steps * batch, steps)
     # each scorer is its own reward function: TRL logs each component under the scorer's name
-    assert all({"rewards/length/mean", "rewards/chars/mean", "rewardstack/score_s"} <= log.keys() for log in logs)
-    assert all(log["rewardstack/length/unscored_frac"] == 0 for log in logs)
-    rewards = [log["rewards/length/mean"] for log in logs]
-    assert all(-1.0 <= r <= 0.0 for r in rewards)
-    first, last = sum(rewards[:3]) / 3, sum(rewards[-3:]) / 3
-    assert last > first + 0.2, f"mean reward did not rise: {rewards}"
+    assert all({"rewards/length/mean", "rewards/format/mean", "rewardstack/score_s"} <= log.keys() for log in logs)
+    assert all(log["rewardstack/length/unscored_frac"] == 0 and log["rewardstack/format/unscored_frac"] == 0 for log in logs)
+    rewards = [log["reward"] for log in logs]  # the total, weighted as the recipe says
+    first, last = sum(rewards[:4]) / 4, sum(rewards[-4:]) / 4
+    assert last > first + 0.3, f"the total reward did not rise: {rewards}"
+
+
+def test_a_recipe_naming_a_hub_data_set_fails_offline_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache: nothing to fall back on
+    app = gateway_app(enabled_scorers="length,format")
+    with running_server(app) as url:
+        code = train_main(["--config", str(RECIPES / "tiny_cpu.yaml"), "--set", f"reward.url={url}",
+                           "--set", "data.path=null", "--set", "data.hub_id=openai/gsm8k", "--set", "data.hub_config=main"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.startswith("rewardstack train: data.hub_id: could not load 'openai/gsm8k'"), err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
 
 
 class KillAfterStep(TrainerCallback):
