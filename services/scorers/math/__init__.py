@@ -5,6 +5,6 @@ Modules: `extract` (find the answer), `guards` (refuse what would hang sympy), `
 `compare` (equivalence by type), `scorer` (`MathScorer`, the gateway-facing callable).
 """
 
-from .scorer import MathParams, MathScorer
+from .scorer import MathParams, MathScorer, judge_answer
 
-__all__ = ["MathParams", "MathScorer"]
+__all__ = ["MathParams", "MathScorer", "judge_answer"]

@@ -25,7 +25,11 @@ _PHRASE = re.compile(
     r"(?:final\s+answer|\banswer)\**\s*(?:is|:|=)\s*\**\s*:?[ \t]*([^\n]{1,400})", re.IGNORECASE
 )
 _HASHES = re.compile(r"####[ \t]*([^\n]{1,400})")
-_LAST_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+# A number standing alone as a token: not the `2` of `AZYUK2A`; letters after it only as a unit (`12cm`).
+_LAST_NUMBER = re.compile(r"(?<![A-Za-z0-9_.])(-?\d[\d,]*(?:\.\d+)?|-?\.\d+)([A-Za-z_]*)")
+_TOKEN_UNITS = frozenset("m cm mm km g kg mg l ml s h hr hrs min ft in yd mi lb lbs oz".split())
+# "Maybe 41. Or the answer is 42.": a hedging word before the phrase, in its own sentence.
+_HEDGE_BEFORE = re.compile(r"\b(?:or|maybe|perhaps|possibly)\b[^.!?\n]*$", re.IGNORECASE)
 _TRAILING = re.compile(r"[\s.;:]+$")
 
 
@@ -95,13 +99,16 @@ def _closing_brace(text: str, open_at: int) -> int:
     return -1
 
 
-def _after_think(completion: str) -> tuple[str | None, str]:
-    """The text after the reasoning block; None when a `<think>` was opened and never closed."""
+def _after_think(completion: str, think_prefilled: bool) -> tuple[str | None, str]:
+    """The text after the reasoning block; None when a `<think>` was opened and never closed,
+    also when the prompt pre-filled it (`think_prefilled`) and the completion never closes it."""
     close = completion.rfind("</think>")
     if close >= 0:
         return completion[close + len("</think>") :], ""
     if "<think>" in completion:
         return None, "unclosed <think> block: the reasoning never finished"
+    if think_prefilled:
+        return None, "the prompt pre-filled <think> and the completion never closes it"
     return completion, ""
 
 
@@ -112,12 +119,16 @@ def _clean(candidate: str) -> str:
     return _TRAILING.sub("", text).strip()
 
 
-def extract_answers(completion: str, *, answer_tag_only: bool = False, last_number: bool = False) -> Extraction:
+def extract_answers(
+    completion: str, *, answer_tag_only: bool = False, last_number: bool = False, think_prefilled: bool = False
+) -> Extraction:
     """Locate the final answer(s) of `completion`; see the module docstring for the order."""
-    region, why = _after_think(completion)
+    region, why = _after_think(completion, think_prefilled)
     if region is None:
         return Extraction((), reason=why)
     tags = _ANSWER_TAG.findall(region)
+    if len(tags) > 1:
+        return Extraction((), reason=f"{len(tags)} <answer> blocks: more than one answer is a hedge")
     if tags:
         inner = "\n".join(tags)
         boxed = find_boxed(inner)
@@ -141,7 +152,7 @@ def extract_answers(completion: str, *, answer_tag_only: bool = False, last_numb
     if phrase:
         return Extraction((phrase,), "phrase")
     if last_number:
-        numbers = _LAST_NUMBER.findall(region)
+        numbers = [n for n, unit in _LAST_NUMBER.findall(region) if not unit or unit.lower() in _TOKEN_UNITS]
         if numbers:
             return Extraction((numbers[-1].rstrip(","),), "last_number")
     return Extraction((), reason="no boxed answer, <answer> block or final-answer phrase found")
@@ -152,6 +163,9 @@ def _phrase(text: str) -> str:
     matches = list(_PHRASE.finditer(text))
     if not matches:
         return ""
+    sentence_start = max(text.rfind(c, 0, matches[-1].start()) for c in ".!?\n") + 1
+    if _HEDGE_BEFORE.search(text[sentence_start : matches[-1].start()]):
+        return ""  # "Or the answer is 42": a second candidate, not a final answer
     answer = matches[-1].group(1).strip().strip("*").strip()  # "**Final Answer:** 42", "Answer: **42**"
     # "The answer is $42$ because ..." -> the math span; else stop at a sentence end.
     if answer.lstrip().startswith("$"):
@@ -182,8 +196,9 @@ def gold_text(reference: object) -> str | None:
     if "####" in text:
         text = text.rsplit("####", 1)[1]
     elif "\\boxed" in text or "\\fbox" in text:
-        boxed = find_boxed(text)
+        boxed = list(dict.fromkeys(_clean(b) for b in find_boxed(text)))
         if boxed:
-            text = boxed[-1]
+            # several different boxes in a gold are one answer in parts: their list
+            text = boxed[0] if len(boxed) == 1 else ", ".join(f"{{{b}}}" for b in boxed)
     text = _clean(text)
     return text or None

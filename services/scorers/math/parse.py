@@ -61,6 +61,16 @@ _MATRIX = re.compile(r"\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\en
 _BRACKETED_MATRIX = re.compile(r"[\[(]\s*(\\begin\{.*\\end\{[a-zA-Z]*\})\s*[\])]", re.DOTALL)
 _REPEATING = re.compile(r"([+-]?)(\d*)\.(\d*)\\(?:overline|bar)\{(\d+)\}")
 _RELATION_OPS = ("<=", ">=", "!=", "=", "<", ">")
+_IDENT = r"(?:[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?|\\[a-zA-Z]+(?:_\{?[A-Za-z0-9]+\}?)?)"
+_LABEL = (
+    rf"\(\s*{_IDENT}(?:\s*,\s*{_IDENT})+\s*\)"  # (x,y), (p,q,r)
+    rf"|{_IDENT}(?:\s*:\s*{_IDENT})+"  # V_1:V_2, S_{MBCN}:S
+    r"|[A-Z]{2,}(?:_\{?[A-Za-z0-9]+\}?)?"  # AB, CD: segments and areas
+    r"|\\frac\{[A-Z]{1,4}\}\{[A-Z]{1,4}\}"  # \frac{NO}{BO}
+    r"|[A-Z][a-z]{2,}(?: [a-z]+)?|\\text\{\s*[A-Za-z][A-Za-z ]*\}"  # Maximum, \text{area}
+)
+# A value written as `label = value` where the label is a name for the answer, not an equation in it
+_LABELLED = re.compile(rf"\s*({_LABEL})\s*=\s*([^=]+)")
 _SET_BUILDER = re.compile(r"\\\{\s*([a-z])\s*(?:\\mid|\||:)\s*(.+)\\\}")
 _IN_SET = re.compile(r"^[a-z]\s*\\in\s*(.+)$")
 
@@ -81,6 +91,11 @@ def _parse(s: str) -> Answer:
     s = _strip_outer_braces(s.strip())
     if not s:
         raise ParseError("empty answer")
+    if "\\approx" in s:
+        return _approximation(s)
+    labelled = _LABELLED.fullmatch(s)
+    if labelled and not any(op in labelled.group(2) for op in "<>="):
+        return _parse(labelled.group(2))  # `(x,y) = (1,2)`, `AB = 4`, `V_1:V_2 = 11:21`: the value
     choice = _choice(s)
     if choice:
         return choice
@@ -124,6 +139,9 @@ def _parse(s: str) -> Answer:
     relation = _relation(s)
     if relation is not None:
         return relation
+    ratio = split_top(s, ":")
+    if len(ratio) > 1:
+        return Seq(tuple(parse_scalar(p) for p in ratio), ordered=True, ratio=True)
     if "\\pm" in s or "\\mp" in s:
         return _plus_minus(s)
     base = _BASE.fullmatch(s)
@@ -305,10 +323,38 @@ def _relation(s: str) -> Answer | None:
         return Interval(parse_scalar(pieces[0]), parse_scalar(pieces[2]), ops[0] == "<=", ops[1] == "<=")
     if variable_between and set(ops) <= {">", ">="}:
         return Interval(parse_scalar(pieces[2]), parse_scalar(pieces[0]), ops[1] == ">=", ops[0] == ">=")
-    if len(ops) == 1 or all(o == "=" for o in ops):
-        # `x = 2 + 3 = 5`: a worked chain; its ends are the relation.
+    if len(ops) == 1:
         return Relation(_to_expr(pieces[0]), ops[0], _to_expr(pieces[-1]), source=s)
+    if all(o == "=" for o in ops):
+        # `x = 2 + 3 = 5`: a worked chain; its ends are the relation, graded only if every link agrees.
+        links = tuple(parse_scalar(p) for p in pieces)
+        return Relation(scalar_expr(links[0]), "=", scalar_expr(links[-1]), source=s, links=links)
     raise ParseError(f"relation chain not understood: {s[:40]!r}")
+
+
+def _approximation(s: str) -> Answer:
+    r"""`\frac{\sqrt{3}}{3} \approx 0.577`: the exact value, when the decimal is its rounding.
+
+    Anything else with `\approx` is unparseable: an approximation alone is not the answer, and a
+    chain whose links disagree (`41 \approx 42.0`) must not be graded by either end.
+    """
+    parts = split_top(s, "\\approx")
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        raise ParseError(f"an approximation is not an answer: {s[:40]!r}")
+    exact, approx = parse_scalar(parts[0]), parse_scalar(parts[1])
+    if exact.is_decimal or approx.decimal_places is None:
+        raise ParseError(f"`\\approx` between non-decimals: {s[:40]!r}")
+    from .symbolic import EvalError, evaluate
+
+    try:
+        value = evaluate(scalar_expr(exact), {})
+    except EvalError as exc:
+        raise ParseError(f"`\\approx` with a value that cannot be evaluated: {s[:40]!r}") from exc
+    assert approx.exact is not None
+    places = approx.decimal_places
+    if abs(value - float(approx.exact)) > 10.0**-places:  # one unit in its last place: rounded or truncated
+        raise ParseError(f"`\\approx` chain whose links disagree: {s[:40]!r}")
+    return exact
 
 
 def _to_expr(piece: str) -> object:
@@ -367,6 +413,7 @@ def parse_scalar(text: str) -> Scalar:
     """One number or expression with its percent / degree / unit / currency marks recorded."""
     s = _strip_outer_braces(text.strip())
     percent = degrees = False
+    units: list[str] = []
     s = _CURRENCY.sub("", s)
     for _ in range(3):
         before = s
@@ -374,7 +421,10 @@ def parse_scalar(text: str) -> Scalar:
             s, percent = _PERCENT.sub("", s), True
         if _DEGREE.search(s):
             s, degrees = _DEGREE.sub("", s), True
-        s = _UNIT_TEXT.sub("", s).strip()
+        unit_text = _UNIT_TEXT.search(s)
+        if unit_text:
+            units.insert(0, re.sub(r"\\[a-z]+|[{}^\d]", " ", unit_text.group()))
+            s = s[: unit_text.start()].strip()
         if s == before:
             break
     s = _strip_outer_braces(s.strip())
@@ -386,14 +436,16 @@ def parse_scalar(text: str) -> Scalar:
         stripped = s[: unit.start()].strip()
         exact, places = _fast_number(stripped)
         if exact is not None:
+            units.insert(0, re.sub(r"[{}^\d]", " ", unit.group()))
             s = stripped
+    unit_words = " ".join(" ".join(units).split())
     if exact is not None:
-        return Scalar(exact=exact, decimal_places=places, percent=percent, degrees=degrees, source=s)
+        return Scalar(exact=exact, decimal_places=places, percent=percent, degrees=degrees, source=s, unit=unit_words)
     from .symbolic import to_sympy
 
     expr = to_sympy(_latexify(s))
     places = _decimal_places(s)
-    return Scalar(expr=expr, decimal_places=places, percent=percent, degrees=degrees, source=s)
+    return Scalar(expr=expr, decimal_places=places, percent=percent, degrees=degrees, source=s, unit=unit_words)
 
 
 _UNIT_ABBREVIATIONS = frozenset(
