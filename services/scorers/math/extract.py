@@ -8,7 +8,8 @@ Order, after dropping everything up to the last `</think>`:
 1. `<answer>...</answer>` blocks (required when `answer_tag_only`);
 2. inside that region, every `\boxed{}` / `\fbox{}`;
 3. else a "final answer is X" / "answer: X" phrase, or GSM8K's `#### X`;
-4. else, when allowed, the last number.
+4. else the completion itself when it is a single formula (`$\frac{1}{2}$`);
+5. else, when allowed, the last formula (`last_math`), then the last number (`last_number`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ _TOKEN_UNITS = frozenset("m cm mm km g kg mg l ml s h hr hrs min ft in yd mi lb 
 # "Maybe 41. Or the answer is 42.": a hedging word before the phrase, in its own sentence.
 _HEDGE_BEFORE = re.compile(r"\b(?:or|maybe|perhaps|possibly)\b[^.!?\n]*$", re.IGNORECASE)
 _TRAILING = re.compile(r"[\s.;:]+$")
+# `$..$`, `$$..$$`, `\[..\]`, `\(..\)`; an escaped `\$` is a dollar sign, not a delimiter
+_MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<![\\$])\$((?:\\\$|[^$])+?)\$", re.DOTALL)
+_OR_BETWEEN = re.compile(r"\bor\b|\bmaybe\b|\bperhaps\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +124,12 @@ def _clean(candidate: str) -> str:
 
 
 def extract_answers(
-    completion: str, *, answer_tag_only: bool = False, last_number: bool = False, think_prefilled: bool = False
+    completion: str,
+    *,
+    answer_tag_only: bool = False,
+    last_number: bool = False,
+    last_math: bool = False,
+    think_prefilled: bool = False,
 ) -> Extraction:
     """Locate the final answer(s) of `completion`; see the module docstring for the order."""
     region, why = _after_think(completion, think_prefilled)
@@ -135,6 +144,8 @@ def extract_answers(
         if boxed:
             return Extraction(tuple(_clean(b) for b in boxed), "boxed")
         phrase = _phrase(inner)
+        if phrase is None:
+            return Extraction((), reason="the final-answer phrase is hedged")
         if phrase:
             return Extraction((phrase,), "answer_tag")
         return Extraction(tuple(_clean(t) for t in tags), "answer_tag")
@@ -149,8 +160,18 @@ def extract_answers(
     if hashes and hashes[-1].start() > phrase_at:
         return Extraction((_clean(hashes[-1].group(1)),), "hashes")
     phrase = _phrase(region)
+    if phrase is None:
+        return Extraction((), reason="the final-answer phrase is hedged ('or the answer is', 'maybe the answer is')")
     if phrase:
         return Extraction((phrase,), "phrase")
+    spans = list(_MATH_SPAN.finditer(region))
+    if len(spans) == 1 and not _TRAILING.sub("", region[: spans[0].start()] + region[spans[0].end() :]).strip():
+        return Extraction((_clean(_span_text(spans[0])),), "whole")  # the completion is one formula: `$\frac{1}{2}$`
+    if last_math and spans:
+        between = region[spans[-2].end() if len(spans) > 1 else 0 : spans[-1].start()]
+        if len(spans) > 1 and _OR_BETWEEN.search(between):
+            return Extraction((), reason="the last two formulas are alternatives ('or'): a hedge")
+        return Extraction((_clean(_span_text(spans[-1])),), "last_math")
     if last_number:
         numbers = [n for n, unit in _LAST_NUMBER.findall(region) if not unit or unit.lower() in _TOKEN_UNITS]
         if numbers:
@@ -158,14 +179,18 @@ def extract_answers(
     return Extraction((), reason="no boxed answer, <answer> block or final-answer phrase found")
 
 
-def _phrase(text: str) -> str:
-    """The answer named by the last "final answer is X" phrase, or ''."""
+def _span_text(match: re.Match[str]) -> str:
+    return next(g for g in match.groups() if g is not None)
+
+
+def _phrase(text: str) -> str | None:
+    """The answer named by the last "final answer is X" phrase, '' when there is none, None when it is hedged."""
     matches = list(_PHRASE.finditer(text))
     if not matches:
         return ""
     sentence_start = max(text.rfind(c, 0, matches[-1].start()) for c in ".!?\n") + 1
     if _HEDGE_BEFORE.search(text[sentence_start : matches[-1].start()]):
-        return ""  # "Or the answer is 42": a second candidate, not a final answer
+        return None  # "Or the answer is 42": a second candidate, not a final answer
     answer = matches[-1].group(1).strip().strip("*").strip()  # "**Final Answer:** 42", "Answer: **42**"
     # "The answer is $42$ because ..." -> the math span; else stop at a sentence end.
     if answer.lstrip().startswith("$"):

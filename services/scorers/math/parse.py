@@ -52,7 +52,7 @@ _SCI_TEX = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*(?:\\times|\\cdot|\*|x)\s*10\s*\^
 _SCI_E = re.compile(r"([+-]?\d+(?:\.\d+)?)[eE]([+-]?\d+)")
 _BASE = re.compile(r"([0-9A-Fa-f]+)_\{?(\d+)\}?")
 _DEGREE = re.compile(r"\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\^\s*o\b|\s*degrees?\b)\s*$")
-_PERCENT = re.compile(r"\s*(?:%|\s*percent\b)\s*$")
+_PERCENT = re.compile(r"\s*(?:%|\s*percent\b|\s*pct\b|\\text\{\s*(?:percent|pct)\s*\})\s*$")
 _UNIT_TEXT = re.compile(r"\s*\\(?:text|mbox|textrm|mathrm)\{\s*[A-Za-z][A-Za-z .]*\}(?:\s*\^\s*\{?[23]\}?)?\s*$")
 _UNIT_WORD = re.compile(r"(?<=[\d}\s])\s*[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){0,2}(?:\s*\^\s*\{?[23]\}?)?\s*$")
 _CURRENCY = re.compile(r"^\s*(?:\\\$|\$|\\text\{\\\$\}|USD|Rs\.?|€|£)\s*")

@@ -31,6 +31,11 @@ class MathParams(Params):
     last_number_fallback: bool = Field(
         default=False, description="With no boxed answer, <answer> block or final-answer phrase, take the last number."
     )
+    last_math_fallback: bool = Field(
+        default=False,
+        description="With no boxed answer, <answer> block or final-answer phrase, take the last formula ($...$, \\[...\\]); "
+        "Math-Verify's default. Off by default: an unmarked answer is the policy's to mark.",
+    )
     multiple_answers: Literal["all_must_match", "last"] = Field(
         default="all_must_match",
         description="Several different boxed answers: 'all_must_match' scores 1 only if every one is right; 'last' "
@@ -78,6 +83,7 @@ class MathScorer(CpuScorer):
             sample.completion,
             answer_tag_only=p.answer_tag_only,
             last_number=p.last_number_fallback,
+            last_math=p.last_math_fallback,
             think_prefilled=prefilled,
         )
         if not found.answers:
