@@ -27,13 +27,15 @@ _PHRASE = re.compile(
 )
 _HASHES = re.compile(r"####[ \t]*([^\n]{1,400})")
 # A number standing alone as a token: not the `2` of `AZYUK2A`; letters after it only as a unit (`12cm`).
-_LAST_NUMBER = re.compile(r"(?<![A-Za-z0-9_.])(-?\d[\d,]*(?:\.\d+)?|-?\.\d+)([A-Za-z_]*)")
+_LAST_NUMBER = re.compile(r"(?<![A-Za-z0-9_.])(-?\d+/\d+|-?\d[\d,]*(?:\.\d+)?|-?\.\d+)([A-Za-z_]*)")
 _TOKEN_UNITS = frozenset("m cm mm km g kg mg l ml s h hr hrs min ft in yd mi lb lbs oz".split())
 # "Maybe 41. Or the answer is 42.": a hedging word before the phrase, in its own sentence.
 _HEDGE_BEFORE = re.compile(r"\b(?:or|maybe|perhaps|possibly)\b[^.!?\n]*$", re.IGNORECASE)
 _TRAILING = re.compile(r"[\s.;:]+$")
 # `$..$`, `$$..$$`, `\[..\]`, `\(..\)`; an escaped `\$` is a dollar sign, not a delimiter
 _MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<![\\$])\$((?:\\\$|[^$])+?)\$", re.DOTALL)
+# "The volume of $ABCH$ is 120": a sentence of words whose last " is " names the answer
+_SENTENCE_IS = re.compile(r"(?=.*[A-Za-z]{3}).*\bis\s+(.+)$")
 _OR_BETWEEN = re.compile(r"\bor\b|\bmaybe\b|\bperhaps\b", re.IGNORECASE)
 
 
@@ -120,6 +122,9 @@ def _clean(candidate: str) -> str:
     text = candidate.strip()
     if text.startswith("$") and text.count("$") >= 2:
         text = text[1 : text.index("$", 1)] if text.count("$") == 2 else text.strip("$")
+    for opener, closer in (("\\(", "\\)"), ("\\[", "\\]")):
+        if text.startswith(opener) and text.endswith(closer):
+            text = text[len(opener) : -len(closer)]
     return _TRAILING.sub("", text).strip()
 
 
@@ -167,15 +172,20 @@ def extract_answers(
     spans = list(_MATH_SPAN.finditer(region))
     if len(spans) == 1 and not _TRAILING.sub("", region[: spans[0].start()] + region[spans[0].end() :]).strip():
         return Extraction((_clean(_span_text(spans[0])),), "whole")  # the completion is one formula: `$\frac{1}{2}$`
+    # Fallbacks (opt-in): the last formula or the last number, whichever ends later.
+    found: list[tuple[int, Extraction]] = []
     if last_math and spans:
         between = region[spans[-2].end() if len(spans) > 1 else 0 : spans[-1].start()]
         if len(spans) > 1 and _OR_BETWEEN.search(between):
-            return Extraction((), reason="the last two formulas are alternatives ('or'): a hedge")
-        return Extraction((_clean(_span_text(spans[-1])),), "last_math")
+            found.append((spans[-1].end(), Extraction((), reason="the last two formulas are alternatives ('or'): a hedge")))
+        else:
+            found.append((spans[-1].end(), Extraction((_clean(_span_text(spans[-1])),), "last_math")))
     if last_number:
-        numbers = [n for n, unit in _LAST_NUMBER.findall(region) if not unit or unit.lower() in _TOKEN_UNITS]
+        numbers = [m for m in _LAST_NUMBER.finditer(region) if not m.group(2) or m.group(2).lower() in _TOKEN_UNITS]
         if numbers:
-            return Extraction((numbers[-1].rstrip(","),), "last_number")
+            found.append((numbers[-1].end(1), Extraction((numbers[-1].group(1).rstrip(","),), "last_number")))
+    if found:
+        return max(found, key=lambda item: item[0])[1]
     return Extraction((), reason="no boxed answer, <answer> block or final-answer phrase found")
 
 
@@ -191,17 +201,45 @@ def _phrase(text: str) -> str | None:
     sentence_start = max(text.rfind(c, 0, matches[-1].start()) for c in ".!?\n") + 1
     if _HEDGE_BEFORE.search(text[sentence_start : matches[-1].start()]):
         return None  # "Or the answer is 42": a second candidate, not a final answer
-    answer = matches[-1].group(1).strip().strip("*").strip()  # "**Final Answer:** 42", "Answer: **42**"
-    # "The answer is $42$ because ..." -> the math span; else stop at a sentence end.
-    if answer.lstrip().startswith("$"):
-        body = answer.lstrip()
-        close = body.find("$", 1)
-        if body.startswith("$$"):
-            close = body.find("$$", 2)
-            return _clean(body[2:close]) if close > 0 else _clean(body[2:])
-        return _clean(body[1:close]) if close > 0 else _clean(body[1:])
-    sentence = re.split(r"(?<=[^\d\s])\.(?:\s|$)|\.\s", answer, maxsplit=1)[0]
-    return _clean(sentence.strip().strip("*"))
+    answer = _phrase_tail(matches[-1])
+    while (inner := _PHRASE.search(answer)) is not None:  # "Final Answer: The final answer is $X$."
+        answer = _phrase_tail(inner)
+    span = _MATH_SPAN.match(answer)
+    if span:  # "The answer is $42$ because ..." -> the formula
+        return _clean(_span_text(span))
+    if answer.startswith("$"):  # an unclosed formula
+        return _clean(answer.strip("$"))
+    sentence = re.split(r"(?<=[^\d\s])\.(?:\s|$)|\.\s", answer, maxsplit=1)[0].strip().strip("*")
+    subject = _SENTENCE_IS.match(sentence)
+    if subject:  # "Final Answer: The largest $n$ is 34." -> what the sentence says it is
+        sentence = subject.group(1)
+        span = _MATH_SPAN.match(sentence)
+        if span:
+            return _clean(_span_text(span))
+    return _clean(sentence)
+
+
+def _phrase_tail(match: re.Match[str]) -> str:
+    return match.group(1).strip().strip("*").strip()  # "**Final Answer:** 42", "Answer: **42**"
+
+
+_SEPARATORS = re.compile(r"(?:\s|[,;.$]|\\[()\[\]]|\\q?quad|\\text\{\s*and\s*\}|\band\b|\\[,;! ])*")
+
+
+def _only_separators_between(text: str, boxes: list[str]) -> bool:
+    """Whether nothing but commas, `and` and spacing stands between consecutive boxes of `text`."""
+    positions = []
+    start = 0
+    for content in boxes:
+        at = text.find(content, start)
+        positions.append((at, at + len(content)))
+        start = at + len(content)
+    for (_, end), (begin, _) in zip(positions, positions[1:]):
+        between = text[end + 1 : begin]
+        between = re.sub(r"\\(?:boxed|fbox)\s*\{$", "", between)
+        if not _SEPARATORS.fullmatch(between):
+            return False
+    return True
 
 
 def gold_text(reference: object) -> str | None:
@@ -221,9 +259,11 @@ def gold_text(reference: object) -> str | None:
     if "####" in text:
         text = text.rsplit("####", 1)[1]
     elif "\\boxed" in text or "\\fbox" in text:
-        boxed = list(dict.fromkeys(_clean(b) for b in find_boxed(text)))
-        if boxed:
-            # several different boxes in a gold are one answer in parts: their list
-            text = boxed[0] if len(boxed) == 1 else ", ".join(f"{{{b}}}" for b in boxed)
+        raw = find_boxed(text)
+        boxed = list(dict.fromkeys(_clean(b) for b in raw))
+        if len(boxed) > 1 and _only_separators_between(text, raw):
+            text = ", ".join(f"{{{b}}}" for b in boxed)  # `\boxed{1}, \boxed{2}`: one answer in parts, their list
+        elif boxed:
+            text = _clean(raw[-1])  # `\boxed{1} no, \boxed{2}`: the last
     text = _clean(text)
     return text or None

@@ -27,7 +27,7 @@ _UNITS = frozenset(
     percent pct percentage
     th st nd rd
     ways people persons students children items pieces times integers numbers values solutions steps moves
-    games pages books apples marbles coins balls cards boxes handshakes
+    games pages books apples marbles coins balls cards boxes handshakes points sequences
     """.split()
 )
 _WORD = re.compile(r"[A-Za-z/]+")
