@@ -36,6 +36,8 @@ _TRAILING = re.compile(r"[\s.;:]+$")
 _MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<![\\$])\$((?:\\\$|[^$])+?)\$", re.DOTALL)
 # "The volume of $ABCH$ is 120": a sentence of words whose last " is " names the answer
 _SENTENCE_IS = re.compile(r"(?=.*[A-Za-z]{3}).*\bis\s+(.+)$")
+_WORDS = re.compile(r"[A-Za-z]{3,}")
+_COMMANDS = re.compile(r"\\[A-Za-z]+")
 _OR_BETWEEN = re.compile(r"\bor\b|\bmaybe\b|\bperhaps\b", re.IGNORECASE)
 
 
@@ -172,6 +174,9 @@ def extract_answers(
     spans = list(_MATH_SPAN.finditer(region))
     if len(spans) == 1 and not _TRAILING.sub("", region[: spans[0].start()] + region[spans[0].end() :]).strip():
         return Extraction((_clean(_span_text(spans[0])),), "whole")  # the completion is one formula: `$\frac{1}{2}$`
+    bare = region.strip()
+    if not spans and len(bare) <= 100 and "\n" not in bare and "box" not in bare and not _WORDS.search(_COMMANDS.sub("", bare)):
+        return Extraction((_clean(bare),), "whole")  # the completion is the answer alone: `\frac{10}{9}`
     # Fallbacks (opt-in): the last formula or the last number, whichever ends later.
     found: list[tuple[int, Extraction]] = []
     if last_math and spans:
@@ -223,7 +228,7 @@ def _phrase_tail(match: re.Match[str]) -> str:
     return match.group(1).strip().strip("*").strip()  # "**Final Answer:** 42", "Answer: **42**"
 
 
-_SEPARATORS = re.compile(r"(?:\s|[,;.$]|\\[()\[\]]|\\q?quad|\\text\{\s*and\s*\}|\band\b|\\[,;! ])*")
+_SEPARATORS = re.compile(r"(?:[^A-Za-z]|\\q?quad|\\text\{\s*and\s*\}|\band\b)*")  # punctuation, `and`
 
 
 def _only_separators_between(text: str, boxes: list[str]) -> bool:

@@ -49,7 +49,7 @@ _RELATIONS = (
 # non-raw Python string: `\frac` stored as form feed + `rac`. Only before letters.
 _CONTROL_ESCAPES = {"\t": "\\t", "\f": "\\f", "\b": "\\b", "\r": "\\r", "\v": "\\v", "\a": "\\a"}
 _CONTROL_BEFORE_LETTER = re.compile("([\t\f\b\r\v\a])(?=[a-zA-Z]{2})")
-_DOUBLED_BACKSLASH = re.compile(r"\\\\(?=[a-zA-Z]{2})")  # `\\frac` stored with its escape doubled
+_DOUBLED_BACKSLASH = re.compile(r"(?<!\\)\\\\(?=[a-zA-Z]{2})")  # `\\frac` stored with its escape doubled
 _SUP = re.compile(r"<sup>(.*?)</sup>", re.IGNORECASE)
 
 

@@ -67,10 +67,12 @@ _LABEL = (
     rf"|{_IDENT}(?:\s*:\s*{_IDENT})+"  # V_1:V_2, S_{MBCN}:S
     r"|[A-Z]{2,}(?:_\{?[A-Za-z0-9]+\}?)?"  # AB, CD: segments and areas
     r"|\\frac\{[A-Z]{1,4}\}\{[A-Z]{1,4}\}"  # \frac{NO}{BO}
+    r"|\|[A-Z]{1,4}\||\\[lv]?vert\s*[A-Z]{1,4}\s*\\[rv]?vert"  # |AB|
     r"|[A-Z][a-z]{2,}(?: [a-z]+)?|\\text\{\s*[A-Za-z][A-Za-z ]*\}"  # Maximum, \text{area}
 )
 # A value written as `label = value` where the label is a name for the answer, not an equation in it
 _LABELLED = re.compile(rf"\s*({_LABEL})\s*=\s*([^=]+)")
+_NAMED_STRUCTURE = re.compile(rf"\s*{_IDENT}\s*=\s*((?:[(\[]|\\\{{|\\langle)[^=<>]*)")
 _SET_BUILDER = re.compile(r"\\\{\s*([a-z])\s*(?:\\mid|\||:)\s*(.+)\\\}")
 _IN_SET = re.compile(r"^[a-z]\s*\\in\s*(.+)$")
 
@@ -93,6 +95,9 @@ def _parse(s: str) -> Answer:
         raise ParseError("empty answer")
     if "\\approx" in s:
         return _approximation(s)
+    named = _NAMED_STRUCTURE.fullmatch(s)
+    if named:
+        return _parse(named.group(1))  # `D = (0, 1)`, `S = \{1, 2\}`: a name for a tuple, set or interval
     labelled = _LABELLED.fullmatch(s)
     if labelled and not any(op in labelled.group(2) for op in "<>="):
         return _parse(labelled.group(2))  # `(x,y) = (1,2)`, `AB = 4`, `V_1:V_2 = 11:21`: the value
@@ -114,6 +119,8 @@ def _parse(s: str) -> Answer:
     parts = _split_connective(s)
     if len(parts) > 1:
         items = tuple(_parse(p) for p in parts)
+        # `21, 16 \text{ or } 11`: the list is flat
+        items = tuple(x for i in items for x in (i.items if isinstance(i, Seq) and i.bare else (i,)))
         if all(isinstance(i, (Relation, Interval, IntervalUnion)) for i in items):
             try:
                 return IntervalUnion(tuple(iv for i in items for iv in as_intervals(i, s).parts))
@@ -279,6 +286,8 @@ def _wrapped(s: str) -> Answer | None:
     if not s or s[0] not in "([" or s[-1] not in ")]" or _matching(s, 0) != len(s) - 1:
         return None
     parts = split_top(s[1:-1], ",", thousands=False)
+    if len(parts) < 2 and ";" in s:
+        parts = split_top(s[1:-1], ";")  # `(0;-2;6)`
     if len(parts) < 2:
         if s[0] == "(":
             return None  # `(x+1)`: a parenthesised expression
@@ -318,7 +327,8 @@ def _relation(s: str) -> Answer | None:
         raise ParseError(f"incomplete relation: {s[:40]!r}")
     if ops == ["="] and re.fullmatch(r"[A-Za-z]", pieces[0].strip()) and ("\\pm" in pieces[1] or "\\mp" in pieces[1]):
         return _plus_minus(pieces[1].strip())  # `x = \pm 2`: the roots
-    variable_between = len(ops) == 2 and re.fullmatch(r"\s*[A-Za-z]\s*", pieces[1]) is not None
+    # `3 < x <= 4`, `3 < \lambda \le 4`, `0 < f(x) < 1`: the interval the chain describes
+    variable_between = len(ops) == 2 and re.fullmatch(rf"\s*{_IDENT}(?:\([a-z]\))?\s*", pieces[1]) is not None
     if variable_between and set(ops) <= {"<", "<="}:
         return Interval(parse_scalar(pieces[0]), parse_scalar(pieces[2]), ops[0] == "<=", ops[1] == "<=")
     if variable_between and set(ops) <= {">", ">="}:
@@ -396,17 +406,26 @@ def as_intervals(answer: Answer, source: str) -> IntervalUnion:
 
 
 def _plus_minus(s: str) -> Seq:
-    r"""`a \pm b` -> the multiset {a+b, a-b}; `\pm b` -> {b, -b}. At most two signs: each doubles the list."""
-    if s.count("\\pm") + s.count("\\mp") > 2:
+    r"""`a \pm b` -> the multiset {a+b, a-b}, also inside a fraction or a list item
+    (`\frac{-1 \pm \sqrt{13}}{4}`): each sign is read as `+` and as `-` where it stands.
+    At most two signs: each doubles the list."""
+    signs = s.count("\\pm") + s.count("\\mp")
+    if signs > 2:
         raise ParseError("more than two \\pm signs in one value")
-    op = "\\pm" if "\\pm" in s else "\\mp"
-    head, _, tail = s.partition(op)
-    head, tail = head.strip(), tail.strip()
+    readings = [s]
+    for _ in range(signs):
+        readings = [r2 for r in readings for r2 in _both_signs(r)]
+    return Seq(tuple(_parse(r) for r in readings), ordered=False)
+
+
+def _both_signs(s: str) -> list[str]:
+    at = min(i for i in (s.find("\\pm"), s.find("\\mp")) if i >= 0)
+    head, tail = s[:at].rstrip(), s[at + 3 :].lstrip()
     if not tail:
         raise ParseError("nothing after \\pm")
-    if not head:
-        return Seq((_parse(tail), _parse(f"-({tail})")), ordered=False)
-    return Seq((_parse(f"{head}+({tail})"), _parse(f"{head}-({tail})")), ordered=False)
+    if not head or head.endswith(("{", "(", "[", ",")):
+        return [f"{head}{tail}", f"{head}-{tail}"] if not tail.startswith("-") else [f"{head}{tail}", f"{head}{tail[1:]}"]
+    return [f"{head}+{tail}", f"{head}-{tail}"]
 
 
 def parse_scalar(text: str) -> Scalar:
@@ -441,6 +460,8 @@ def parse_scalar(text: str) -> Scalar:
     unit_words = " ".join(" ".join(units).split())
     if exact is not None:
         return Scalar(exact=exact, decimal_places=places, percent=percent, degrees=degrees, source=s, unit=unit_words)
+    if _SIDE_BY_SIDE.search(s):
+        raise ParseError(f"numbers side by side are not one value: {s[:40]!r}")  # `6 7`, `41\ 42`
     from .symbolic import to_sympy
 
     expr = to_sympy(_latexify(s))
@@ -462,8 +483,15 @@ def _is_unit_word(word: str) -> bool:
     return w in _UNIT_ABBREVIATIONS or (len(w) >= 3 and any(v in w for v in "aeiouy"))
 
 
+_SPACED_THOUSANDS = re.compile(r"[+-]?\s*\d{1,3}(?: \d{3})+(?:\.\d+)?|[^\d]*|.*[^\d ].*")
+_SIDE_BY_SIDE = re.compile(r"(?:^|[^_^\d.])\d+(?:\.\d+)?\s+\d")  # not `\log_2 8`
+# latex2sympy reads `2(3)` and `(6)(7)` as mixed numbers (5, 13): make the product explicit.
+_IMPLICIT_PRODUCT = re.compile(r"(?<=[\d)])\s*(?=\()")
+
+
 def _latexify(s: str) -> str:
-    """Plain-text spellings sympy's LaTeX grammar lacks: `sqrt(2)`, `pi`, `inf`."""
+    """Plain-text spellings sympy's LaTeX grammar lacks: `sqrt(2)`, `pi`, `inf`; explicit products."""
+    s = _IMPLICIT_PRODUCT.sub(r" \\cdot ", s)
     s = re.sub(r"(?<![\\a-zA-Z])sqrt\s*\(([^()]*)\)", r"\\sqrt{\1}", s)
     s = re.sub(r"(?<![\\a-zA-Z])pi(?![a-zA-Z])", r"\\pi ", s)
     s = re.sub(r"(?<![\\a-zA-Z])(?:infinity|inf)(?![a-zA-Z])", r"\\infty ", s)
@@ -478,6 +506,8 @@ def _decimal_places(s: str) -> int | None:
 
 def _fast_number(s: str) -> tuple[Fraction | None, int | None]:
     """Exact value and decimal places of a plain number, or (None, None): no sympy involved."""
+    if " " in s.strip() and not _SPACED_THOUSANDS.fullmatch(s.strip()):
+        return None, None  # `6 7` is not 67; `1 000` is 1000
     t = s.replace(" ", "")
     if _INT.fullmatch(t):
         return Fraction(int(t)), None
