@@ -144,9 +144,9 @@ def _seq_like(gold: Seq, answer: Answer, tol: Tolerance) -> bool:
         return _sets_equal(gold, answer, tol)
     if not isinstance(answer, Seq):
         return len(gold.items) == 1 and equivalent(gold.items[0], answer, tol)
-    if len(answer.items) != len(gold.items):
-        return False
     if gold.ordered:
+        if len(answer.items) != len(gold.items):
+            return False
         # a bare list `1, -16, -4, 43` may answer the tuple `(1,-16,-4,43)` in order; a set may not.
         return (answer.ordered or answer.bare) and _ordered(gold.items, answer.items, tol)
     return _multiset(gold.items, answer.items, tol)
@@ -157,7 +157,11 @@ def _ordered(gold: Sequence[Answer], answer: Sequence[Answer], tol: Tolerance) -
 
 
 def _multiset(gold: Sequence[Answer], answer: Sequence[Answer], tol: Tolerance) -> bool:
+    """Unordered comparison. Multiplicity counts only when the gold repeats an item (a double root):
+    then `\{1,1,2\}` is not `\{1,2\}`; otherwise an answer that lists an item twice is read as a set."""
     unused = list(answer)
+    if len(answer) > len(gold) and _distinct_items(gold, tol):
+        unused = [a for k, a in enumerate(answer) if not any(equivalent(b, a, tol) for b in answer[:k])]
     for g in gold:
         for k, a in enumerate(unused):
             if equivalent(g, a, tol):
@@ -166,6 +170,10 @@ def _multiset(gold: Sequence[Answer], answer: Sequence[Answer], tol: Tolerance) 
         else:
             return False
     return not unused
+
+
+def _distinct_items(items: Sequence[Answer], tol: Tolerance) -> bool:
+    return not any(equivalent(a, b, tol) for k, a in enumerate(items) for b in items[k + 1 :])
 
 
 def _sets_equal(gold: Answer, answer: Answer, tol: Tolerance) -> bool:

@@ -228,11 +228,12 @@ def _phrase_tail(match: re.Match[str]) -> str:
     return match.group(1).strip().strip("*").strip()  # "**Final Answer:** 42", "Answer: **42**"
 
 
-_SEPARATORS = re.compile(r"(?:[^A-Za-z]|\\q?quad|\\text\{\s*and\s*\}|\band\b)*")  # punctuation, `and`
+# between two boxes of a gold, a word that takes the first one back
+_CORRECTION = re.compile(r"\b(?:no|not|wait|actually|instead|or|but|wrong|rather|oops)\b", re.IGNORECASE)
 
 
 def _only_separators_between(text: str, boxes: list[str]) -> bool:
-    """Whether nothing but commas, `and` and spacing stands between consecutive boxes of `text`."""
+    """Whether the boxes of a gold are parts of one answer: no word between them takes one back."""
     positions = []
     start = 0
     for content in boxes:
@@ -242,7 +243,7 @@ def _only_separators_between(text: str, boxes: list[str]) -> bool:
     for (_, end), (begin, _) in zip(positions, positions[1:]):
         between = text[end + 1 : begin]
         between = re.sub(r"\\(?:boxed|fbox)\s*\{$", "", between)
-        if not _SEPARATORS.fullmatch(between):
+        if _CORRECTION.search(between):
             return False
     return True
 

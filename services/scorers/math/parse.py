@@ -72,6 +72,7 @@ _LABEL = (
 )
 # A value written as `label = value` where the label is a name for the answer, not an equation in it
 _LABELLED = re.compile(rf"\s*({_LABEL})\s*=\s*([^=]+)")
+_ABS_NAME = re.compile(rf"\s*\|\s*{_IDENT}\s*\|\s*")
 _NAMED_STRUCTURE = re.compile(rf"\s*{_IDENT}\s*=\s*((?:[(\[]|\\\{{|\\langle)[^=<>]*)")
 _SET_BUILDER = re.compile(r"\\\{\s*([a-z])\s*(?:\\mid|\||:)\s*(.+)\\\}")
 _IN_SET = re.compile(r"^[a-z]\s*\\in\s*(.+)$")
@@ -138,6 +139,10 @@ def _parse(s: str) -> Answer:
     wrapped = _wrapped(s)
     if wrapped is not None:
         return wrapped
+    if ";" in s and "=" in s:
+        rows = _assignment_rows(s)
+        if rows is not None:
+            return rows
     parts = split_top(s, ",") if "," in s else [s]
     if len(parts) == 1 and ";" in s:
         parts = split_top(s, ";")
@@ -328,6 +333,8 @@ def _relation(s: str) -> Answer | None:
     if ops == ["="] and re.fullmatch(r"[A-Za-z]", pieces[0].strip()) and ("\\pm" in pieces[1] or "\\mp" in pieces[1]):
         return _plus_minus(pieces[1].strip())  # `x = \pm 2`: the roots
     # `3 < x <= 4`, `3 < \lambda \le 4`, `0 < f(x) < 1`: the interval the chain describes
+    if len(ops) == 2 and set(ops) <= {"<", "<="} and _ABS_NAME.fullmatch(pieces[1]):
+        return _abs_between(pieces[0], pieces[2], ops)
     variable_between = len(ops) == 2 and re.fullmatch(rf"\s*{_IDENT}(?:\([a-z]\))?\s*", pieces[1]) is not None
     if variable_between and set(ops) <= {"<", "<="}:
         return Interval(parse_scalar(pieces[0]), parse_scalar(pieces[2]), ops[0] == "<=", ops[1] == "<=")
@@ -340,6 +347,32 @@ def _relation(s: str) -> Answer | None:
         links = tuple(parse_scalar(p) for p in pieces)
         return Relation(scalar_expr(links[0]), "=", scalar_expr(links[-1]), source=s, links=links)
     raise ParseError(f"relation chain not understood: {s[:40]!r}")
+
+
+def _abs_between(lo_text: str, hi_text: str, ops: list[str]) -> IntervalUnion:
+    """`1 \le |z| \le \frac{3}{2}`: the two intervals `[-3/2, -1] \cup [1, 3/2]` (one when the lower bound is 0)."""
+    lo, hi = parse_scalar(lo_text), parse_scalar(hi_text)
+    if lo.exact is None or lo.exact < 0:
+        raise ParseError(f"|x| between a bound that is not a non-negative number: {lo_text[:40]!r}")
+    lo_closed, hi_closed = ops[0] == "<=", ops[1] == "<="
+    neg_hi = Scalar(expr=-scalar_expr(hi), source=f"-({hi.source})") if hi.exact is None else Scalar(exact=-hi.exact, source=f"-{hi.source}")
+    if lo.exact == 0 and lo_closed:
+        return IntervalUnion((Interval(neg_hi, hi, hi_closed, hi_closed),))
+    neg_lo = Scalar(exact=-lo.exact, source=f"-{lo.source}")
+    return IntervalUnion((Interval(neg_hi, neg_lo, hi_closed, lo_closed), Interval(lo, hi, lo_closed, hi_closed)))
+
+
+def _assignment_rows(s: str) -> Seq | None:
+    """`p=5,q=2;p=7,q=2`: solutions as rows of assignments, read as the tuples `(5,2),(7,2)`."""
+    rows = split_top(s, ";")
+    tuples = []
+    for row in rows:
+        cells = split_top(row, ",", thousands=False)
+        values = [re.fullmatch(rf"\s*{_IDENT}\s*=\s*([^=<>]+)", c) for c in cells]
+        if len(cells) < 2 or not all(values):
+            return None
+        tuples.append(Seq(tuple(_parse(v.group(1)) for v in values if v), ordered=True))
+    return Seq(tuple(tuples), ordered=False)
 
 
 def _approximation(s: str) -> Answer:
@@ -441,7 +474,7 @@ def parse_scalar(text: str) -> Scalar:
         if _DEGREE.search(s):
             s, degrees = _DEGREE.sub("", s), True
         unit_text = _UNIT_TEXT.search(s)
-        if unit_text:
+        if unit_text and s[: unit_text.start()].strip():  # `\text{e}` alone is the value, not a unit
             units.insert(0, re.sub(r"\\[a-z]+|[{}^\d]", " ", unit_text.group()))
             s = s[: unit_text.start()].strip()
         if s == before:
@@ -486,12 +519,12 @@ def _is_unit_word(word: str) -> bool:
 _SPACED_THOUSANDS = re.compile(r"[+-]?\s*\d{1,3}(?: \d{3})+(?:\.\d+)?|[^\d]*|.*[^\d ].*")
 _SIDE_BY_SIDE = re.compile(r"(?:^|[^_^\d.])\d+(?:\.\d+)?\s+\d")  # not `\log_2 8`
 # latex2sympy reads `2(3)` and `(6)(7)` as mixed numbers (5, 13): make the product explicit.
-_IMPLICIT_PRODUCT = re.compile(r"(?<=[\d)])\s*(?=\()")
+_IMPLICIT_PRODUCT = re.compile(r"(?<![\^_\d.])(\d+(?:\.\d+)?)\s*(?=\()|(?<=\))\s*(?=\()")  # not `\tan^2(y)`
 
 
 def _latexify(s: str) -> str:
     """Plain-text spellings sympy's LaTeX grammar lacks: `sqrt(2)`, `pi`, `inf`; explicit products."""
-    s = _IMPLICIT_PRODUCT.sub(r" \\cdot ", s)
+    s = _IMPLICIT_PRODUCT.sub(lambda m: f"{m.group(1) or ''} \\cdot ", s)
     s = re.sub(r"(?<![\\a-zA-Z])sqrt\s*\(([^()]*)\)", r"\\sqrt{\1}", s)
     s = re.sub(r"(?<![\\a-zA-Z])pi(?![a-zA-Z])", r"\\pi ", s)
     s = re.sub(r"(?<![\\a-zA-Z])(?:infinity|inf)(?![a-zA-Z])", r"\\infty ", s)
