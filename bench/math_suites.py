@@ -59,7 +59,7 @@ def translate(case: dict[str, Any]) -> tuple[dict[str, Any], str]:
     if config == DEFAULT_CONFIG:
         return dict(FALLBACKS), ""
     if config["match_types"] == ["expr"]:
-        return {"last_number_fallback": True}, "expression-only extraction -> last_number_fallback"
+        return {"last_number_fallback": True, "decimal_comma": True}, "expression-only extraction, decimal commas -> last_number_fallback, decimal_comma"
     if config["match_types"] == ["latex"] and config["precision"] == 6 and config["strict"] and not config["allow_set_relation_comp"]:
         return {"last_math_fallback": True}, "LaTeX-only extraction -> last_math_fallback"
     if config["precision"] != 6:

@@ -43,6 +43,11 @@ class MathParams(Params):
     )
     rel_tol: float = Field(default=1e-6, gt=0, le=0.1, description="Relative tolerance of a decimal answer to an exact gold.")
     max_answer_chars: int = Field(default=1000, ge=16, le=20_000, description="Longer answers are unscorable.")
+    decimal_comma: bool = Field(
+        default=False,
+        description="Read `3,5` and `0,111` as decimals (a locale that writes a decimal comma). `1,000` stays one "
+        "thousand. Off: a comma is a list separator or a thousands separator.",
+    )
     think_prefilled: bool | None = Field(
         default=None,
         description="The prompt pre-fills <think>, so a completion that never writes </think> has no answer. "
@@ -71,6 +76,8 @@ class MathScorer(CpuScorer):
     def __call__(self, sample: Sample, params: Any) -> Scored:
         p = _params(params)
         gold_raw = gold_text(sample.reference)
+        if gold_raw is not None and p.decimal_comma:
+            gold_raw = _decimal_commas(gold_raw)
         if gold_raw is None:
             return Scored.unscorable("no gold answer in `reference`")
         gold = _parse_gold(gold_raw, p.max_answer_chars)
@@ -96,6 +103,8 @@ class MathScorer(CpuScorer):
             # Only when the gold is itself a list of that many items: a hedge on a single value stays wrong.
             candidates = [", ".join(f"{{{c}}}" for c in candidates)]
         verdicts: list[bool] = []
+        if p.decimal_comma:
+            candidates = [_decimal_commas(c) for c in candidates]
         for text in candidates:
             if not text.strip():
                 return Scored.ok(0.0, f"empty answer ({found.source})")
@@ -138,6 +147,14 @@ def judge_answer(reference: object, answer: str, params: Any = None) -> Scored:
     if isinstance(verdict, Scored):
         return verdict
     return Scored.ok(1.0 if verdict else 0.0, f"{'correct' if verdict else 'incorrect'}: {_short(answer)}")
+
+
+# `3,5`, `1000,99`, `0,111`: one comma followed by other than exactly three digits, or after a lone 0
+_DECIMAL_COMMA = re.compile(r"(?<![\d,.])(\d+),(\d{1,2}|\d{4,})(?![\d,])|(?<![\d,.])0,(\d+)(?![\d,])")
+
+
+def _decimal_commas(text: str) -> str:
+    return _DECIMAL_COMMA.sub(lambda m: f"{m.group(1)}.{m.group(2)}" if m.group(1) else f"0.{m.group(3)}", text)
 
 
 def _params(params: Any) -> MathParams:

@@ -1,0 +1,80 @@
+"""The community's own equivalence suites (issue 10): Math-Verify's tests, NeMo-Skills' and hendrycks'.
+
+Data: bench/data/suites/*.jsonl (vendored; source, commit and licence in its README). Each case is
+run the way bench/math_suites.py runs it (Math-Verify's texts with the fallback extraction its
+default `parse` has; the answer-vs-answer suites through `judge_answer`). A case we get wrong must be
+listed below with the reason it stays wrong; any other miss fails, so CI holds the figures:
+Math-Verify configuration-independent at most 5 misses (the issue's target is 3: see MISSES), and
+every false positive is a deliberate, documented disagreement with the suite's label.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rewardstack.services.scorers.math import MathParams, MathScorer, judge_answer
+from rewardstack.services.scorers.types import Sample
+
+SUITES = Path(__file__).resolve().parents[4] / "bench" / "data" / "suites"
+DEFAULT_CONFIG = {"match_types": ["latex", "expr"], "precision": 6, "strict": True, "allow_set_relation_comp": False}
+FALLBACKS = MathParams(last_math_fallback=True, last_number_fallback=True)
+
+MISSES = {  # id -> why we stay different from the suite's label
+    "tests/test_yujianll.py::test_string_extraction[9]": "label error: 1 - 1/e is not 1 + 1/e",
+    "tests/test_yujianll.py::test_string_extraction[5]": "guard: \\sum is never evaluated (unbounded work)",
+    "tests/test_all.py::test_math_extraction_additional_cases[1]": (
+        "'Final Answer: Jane started growing Sphere 3 hours ago.': reading the one number of a sentence "
+        "would also read 'the answer is not 42' as 42"
+    ),
+    "tests/test_all.py::test_math_extraction_additional_cases[17]": (
+        "an intermediate \\boxed{255}, then a different final answer: two different answers score 0"
+    ),
+    "tests/test_numina_cases.py::test_numina_cases[24]": "`1orW(x)`: an 'or' glued to its operands is not split",
+    "tests/test_math_equal.py::test_correct_examples[15]-ba": (
+        "issue 13: words after a number only when they are a unit ('17 any text' is not 17)"
+    ),
+    "modeling/math_equivalence_test.py::test_order": "policy: a bare comma list is unordered (MATH's 'all solutions')",
+    "modeling/math_equivalence_test.py::test_decimals": "policy: a bare comma list is unordered (MATH's 'all solutions')",
+}
+
+
+def _cases(suite: str) -> list[dict[str, Any]]:
+    path = SUITES / f"{suite}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _ours(case: dict[str, Any]) -> bool:
+    if case["suite"] == "math_verify":
+        return MathScorer()(Sample(case["pred"], case["gold"]), FALLBACKS).value == 1.0
+    return judge_answer(case["gold"], case["pred"] or "").value == 1.0
+
+
+def _misses(cases: list[dict[str, Any]]) -> dict[str, str]:
+    return {c["id"]: ("FN" if c["expected"] else "FP") for c in cases if _ours(c) != c["expected"]}
+
+
+def test_math_verify_configuration_independent_cases() -> None:
+    cases = [c for c in _cases("math_verify") if c["config"] == DEFAULT_CONFIG]
+    assert len(cases) == 149
+    misses = _misses(cases)
+    assert set(misses) <= set(MISSES), {k: v for k, v in misses.items() if k not in MISSES}
+    assert "FP" not in misses.values()
+    assert len(misses) <= 5
+
+
+@pytest.mark.parametrize("suite", ["nemo_skills", "hendrycks"])
+def test_answer_equivalence_suites(suite: str) -> None:
+    misses = _misses(_cases(suite))
+    assert set(misses) <= set(MISSES), {k: v for k, v in misses.items() if k not in MISSES}
+
+
+def test_undefined_values_never_equal_in_suites() -> None:
+    """Issue 10's false positives, straight from the suites' own rows."""
+    rows = {c["id"]: c for c in _cases("math_verify")}
+    clock = rows["tests/test_yujianll.py::test_string_extraction[12]"]
+    assert (clock["gold"], clock["pred"]) == ("$12:00$", "$1:00$") and not _ours(clock)
+    assert not _ours(rows["tests/test_all.py::test_number_extraction[18]"])  # `AZYUK2A` is not 2
