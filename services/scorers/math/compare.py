@@ -3,8 +3,14 @@ r"""Compare a typed answer with a typed gold, by the gold's type.
 Rules (the "why" behind each is in docs/math.md):
 - exact values compare exactly: `\frac{1}{2^{99}}` is not `\frac{1}{2^{98}}`, evaluated with
   40-digit mpmath, never six-decimal floats;
-- a tolerance only when a decimal appears on either side: then the values agree to `rel_tol`
-  (`0.333333` for `\frac{1}{3}`; not `0.33`, and `\pi` is not `3.14`: no rounding either way);
+- undefined values (`1/0`, `zoo`, `nan`) equal nothing; a signed infinity only itself;
+- a tolerance only from a written precision: a decimal answer must be right to its own last place
+  and within `rel_tol` (`0.333333` for `\frac{1}{3}`; not `0.33`, not `123456700.0` for
+  `123456789`); a decimal gold accepts an irrational answer that rounds to it (`\pi` for `3.14`);
+- free variables: sampled only when the answer adds no symbol and no `\max`/`|x|`-like function
+  the gold lacks; otherwise only a symbolic proof counts (`\max(42, x)` is not `42`);
+- chains count only when every link agrees (`x = 41 = 42` is wrong);
+- words after a number only when they are a unit or the gold's own words (`units.py`);
 - shapes must agree: a list never matches a single value (candidate lists are wrong), tuples keep
   order, sets and `\pm` lists are multisets (duplicates count);
 - relations compare as relations: `l1 - r1` must be a constant multiple of `l2 - r2` (positive for

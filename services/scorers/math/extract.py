@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .normalize import repair
+
 __all__ = ["Extraction", "extract_answers", "find_boxed", "gold_text"]
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
@@ -261,7 +263,7 @@ def gold_text(reference: object) -> str | None:
         return repr(reference)
     if not isinstance(reference, str):
         return None
-    text = reference.strip()
+    text = repair(reference).strip()  # before stripping: a form feed may be the `\f` of `\frac`
     if "####" in text:
         text = text.rsplit("####", 1)[1]
     elif "\\boxed" in text or "\\fbox" in text:

@@ -147,7 +147,9 @@ def _parse(s: str) -> Answer:
     if len(parts) == 1 and ";" in s:
         parts = split_top(s, ";")
     if len(parts) > 1:
-        return Seq(tuple(_parse(p) for p in parts if p.strip()), ordered=False, bare=True)
+        items = tuple(_parse(p) for p in parts if p.strip())
+        # `1, \pm 2`: a `\pm` item adds its two values to the list
+        return Seq(tuple(x for i in items for x in (i.items if isinstance(i, Seq) and i.bare else (i,))), ordered=False, bare=True)
     relation = _relation(s)
     if relation is not None:
         return relation
@@ -424,6 +426,9 @@ def as_intervals(answer: Answer, source: str) -> IntervalUnion:
         lo, hi = answer.items
         if isinstance(lo, Scalar) and isinstance(hi, Scalar):
             return IntervalUnion((Interval(lo, hi, False, False),))
+    if isinstance(answer, Seq) and not answer.ordered and not answer.bare and all(isinstance(i, Scalar) for i in answer.items):
+        # `\{-1\} \cup [0,7)`: a finite set of points joins a union as closed one-point intervals
+        return IntervalUnion(tuple(Interval(i, i, True, True) for i in answer.items if isinstance(i, Scalar)))
     if isinstance(answer, Relation) and answer.op in ("<", "<=", ">", ">="):
         import sympy
 
@@ -448,7 +453,7 @@ def _plus_minus(s: str) -> Seq:
     readings = [s]
     for _ in range(signs):
         readings = [r2 for r in readings for r2 in _both_signs(r)]
-    return Seq(tuple(_parse(r) for r in readings), ordered=False)
+    return Seq(tuple(_parse(r) for r in readings), ordered=False, bare=True)
 
 
 def _both_signs(s: str) -> list[str]:
@@ -522,8 +527,15 @@ _SIDE_BY_SIDE = re.compile(r"(?:^|[^_^\d.])\d+(?:\.\d+)?\s+\d")  # not `\log_2 8
 _IMPLICIT_PRODUCT = re.compile(r"(?<![\^_\d.])(\d+(?:\.\d+)?)\s*(?=\()|(?<=\))\s*(?=\()")  # not `\tan^2(y)`
 
 
+# `\cot t \cdot \ln(\cos t)`: the parser would read cot(t ln(cos t)); a one-letter argument is bracketed
+_BARE_FUNCTION_ARGUMENT = re.compile(
+    r"\\(sin|cos|tan|cot|sec|csc|ln|log|exp|arcsin|arccos|arctan)(\^\{?\d\}?)?\s*([a-zA-Z0-9])(?![a-zA-Z0-9{(_^])"
+)
+
+
 def _latexify(s: str) -> str:
     """Plain-text spellings sympy's LaTeX grammar lacks: `sqrt(2)`, `pi`, `inf`; explicit products."""
+    s = _BARE_FUNCTION_ARGUMENT.sub(r"\\\1\2(\3)", s)
     s = _IMPLICIT_PRODUCT.sub(lambda m: f"{m.group(1) or ''} \\cdot ", s)
     s = re.sub(r"(?<![\\a-zA-Z])sqrt\s*\(([^()]*)\)", r"\\sqrt{\1}", s)
     s = re.sub(r"(?<![\\a-zA-Z])pi(?![a-zA-Z])", r"\\pi ", s)

@@ -78,3 +78,48 @@ def test_undefined_values_never_equal_in_suites() -> None:
     clock = rows["tests/test_yujianll.py::test_string_extraction[12]"]
     assert (clock["gold"], clock["pred"]) == ("$12:00$", "$1:00$") and not _ours(clock)
     assert not _ours(rows["tests/test_all.py::test_number_extraction[18]"])  # `AZYUK2A` is not 2
+
+
+CLASSES = [  # issue 10's classes of equivalent answers, one row each (our own cases), value expected
+    ("Final Answer: The final answer is $\\frac{1}{2}$. I hope it is correct.", "0.5", 1.0, "minerva-line"),
+    ("Final Answer: The largest $n$ is 34.", "34", 1.0, "minerva-sentence"),
+    ("\\boxed{1}, \\boxed{2}, \\boxed{3}", "\\{1,2,3\\}", 1.0, "answer-over-boxes"),
+    ("\\boxed{-2, 1}", "\\(\\boxed{1}\\) and \\(\\boxed{-2}\\).", 1.0, "gold-over-boxes"),
+    ("\\boxed{(1,2)}", "(x,y)=(1,2)", 1.0, "labelled-tuple-gold"),
+    ("\\boxed{(p,q)=(3,2)}", "(3,2)", 1.0, "labelled-tuple-answer"),
+    ("\\boxed{4, 5}", "AB=4, CD=5", 1.0, "labelled-segments"),
+    ("\\boxed{11:21}", "V_1:V_2=11:21", 1.0, "labelled-ratio"),
+    ("\\boxed{2, 1}", "\\text{Maximum} = 2, \\text{Minimum} = 1", 1.0, "labelled-words"),
+    ("\\boxed{(3,4]}", "3 < \\lambda \\le 4", 1.0, "chain-vs-interval"),
+    ("\\boxed{(0,1)}", "0<f(x)<1", 1.0, "chain-of-function-vs-interval"),
+    ("\\boxed{\\frac{-1 \\pm \\sqrt{13}}{4}}", "\\frac{-1+\\sqrt{13}}{4}, \\frac{-1-\\sqrt{13}}{4}", 1.0, "pm-in-fraction"),
+    ("\\boxed{1, \\pm 2}", "1, 2, -2", 1.0, "pm-in-list"),
+    ("\\boxed{[0,7) \\cup \\{-1\\}}", "\\{-1\\}\\cup[0,7)", 1.0, "points-and-intervals"),
+    ("\\boxed{125\\textnormal{ miles}}", "125", 1.0, "unit-textnormal"),
+    ("\\boxed{12^{\\mathrm{th}}}", "12", 1.0, "ordinal-mathrm"),
+    ("\\boxed{28 pct}", "28\\%", 1.0, "pct"),
+    ("\\boxed{\\frac{7}{4}}", "\x0crac{7}{4}", 1.0, "form-feed-for-backslash-f"),
+    ("\\boxed{\\frac{1}{2}}", "\\\\frac{1}{2}", 1.0, "doubled-backslash"),
+    ("\\boxed{185}", "185\\", 1.0, "trailing-backslash"),
+    ("\\boxed{x^{2}}", "x<sup>2</sup>", 1.0, "html-sup"),
+    ("\\boxed{(0;0;0)}", "(0,0,0)", 1.0, "semicolon-tuple"),
+    ("\\boxed{\\frac{1}2}", "0.5", 1.0, "frac-half-braced"),
+    ("\\boxed{2(3)}", "6", 1.0, "number-times-bracket"),
+    ("\\boxed{6 7}", "13", 0.0, "numbers-side-by-side-not-added"),
+    ("\\boxed{\\cot t \\cdot \\ln(\\cos t)}", "\\ln(\\cos t)\\cot t", 1.0, "cot-times-log"),
+    ("\\boxed{\\{1, 1, 2\\}}", "\\{1, 2\\}", 1.0, "repeated-item-in-a-set"),
+    ("\\boxed{\\{1, 2\\}}", "\\{1, 1, 2\\}", 0.0, "gold-multiplicity-counts"),
+]
+
+
+@pytest.mark.parametrize(("completion", "gold", "expected"), [pytest.param(c, g, v, id=i) for c, g, v, i in CLASSES])
+def test_issue_classes(completion: str, gold: str, expected: float) -> None:
+    result = MathScorer()(Sample(completion, gold), MathParams())
+    assert result.value == expected, result.detail
+
+
+def test_decimal_comma_is_a_parameter() -> None:
+    strict, comma = MathParams(), MathParams(decimal_comma=True)
+    assert MathScorer()(Sample("\\boxed{3,5}", "3.5"), strict).value == 0.0  # a list of two numbers
+    assert MathScorer()(Sample("\\boxed{3,5}", "3.5"), comma).value == 1.0
+    assert MathScorer()(Sample("\\boxed{1,000}", "1000"), comma).value == 1.0  # thousands stay thousands
