@@ -124,9 +124,14 @@ def _relation_like(gold: Relation, answer: Answer, tol: Tolerance) -> bool:
         from sympy.core.function import AppliedUndef
 
         if gold.op == answer.op == "=" and (isinstance(gold.lhs, AppliedUndef) or isinstance(answer.lhs, AppliedUndef)):
-            # `f(x) = 2x+1` vs `y = 2x+1`: an undefined function cannot be evaluated; compare the definitions
+            # `f(x) = 2x+1` vs `y = 2x+1`: an undefined function cannot be evaluated; compare the definitions.
+            # `f(z) = z` vs `f(x) = x`: the argument is a bound variable, renamed to the gold's.
+            a_rhs = answer.rhs
+            if isinstance(gold.lhs, AppliedUndef) and isinstance(answer.lhs, AppliedUndef) and gold.lhs.func == answer.lhs.func:
+                if len(gold.lhs.args) == len(answer.lhs.args) and all(getattr(a, "is_Symbol", False) for a in answer.lhs.args):
+                    a_rhs = a_rhs.xreplace(dict(zip(answer.lhs.args, gold.lhs.args)))
             return _is_name(gold.lhs) and _is_name(answer.lhs) and scalar_equal(
-                Scalar(expr=gold.rhs, source=str(gold.rhs)), Scalar(expr=answer.rhs, source=str(answer.rhs)), tol
+                Scalar(expr=gold.rhs, source=str(gold.rhs)), Scalar(expr=a_rhs, source=str(a_rhs)), tol
             )
         return relation_equal(gold, answer, tol)
     if gold.op == "=" and _is_name(gold.lhs) and isinstance(answer, Scalar):
@@ -321,6 +326,7 @@ def _symbolic_equal(gold: Scalar, answer: Scalar, tol: Tolerance) -> bool:
     g_expr, a_expr = scalar_expr(gold), scalar_expr(answer)
     if _undefined(g_expr) or _undefined(a_expr):
         return False
+    a_expr = _rename_integer_parameter(g_expr, a_expr)
     if g_expr == a_expr:
         return True
     if _infinite(gold) or _infinite(answer):
@@ -352,6 +358,19 @@ def _symbolic_equal(gold: Scalar, answer: Scalar, tol: Tolerance) -> bool:
     if compared:
         return True
     return exact_difference_is_zero(g_expr, a_expr) is True
+
+
+_INTEGER_PARAMETERS = frozenset("k n m j")
+
+
+def _rename_integer_parameter(gold: Any, answer: Any) -> Any:
+    """`n\pi` for `k\pi`: one free integer parameter on each side, written with a different letter."""
+    g_free, a_free = gold.free_symbols, answer.free_symbols
+    if len(g_free) == len(a_free) == 1 and g_free != a_free:
+        (g,), (a,) = g_free, a_free
+        if g.name in _INTEGER_PARAMETERS and a.name in _INTEGER_PARAMETERS:
+            return answer.xreplace({a: g})
+    return answer
 
 
 def _new_piecewise(gold: Any, answer: Any) -> bool:

@@ -108,6 +108,10 @@ CLASSES = [  # issue 10's classes of equivalent answers, one row each (our own c
     ("\\boxed{6 7}", "13", 0.0, "numbers-side-by-side-not-added"),
     ("\\boxed{\\cot t \\cdot \\ln(\\cos t)}", "\\ln(\\cos t)\\cot t", 1.0, "cot-times-log"),
     ("\\boxed{\\{1, 1, 2\\}}", "\\{1, 2\\}", 1.0, "repeated-item-in-a-set"),
+    ("\\boxed{f(z) = z^2 + 1}", "f(x) = x^2 + 1", 1.0, "renamed-function-argument"),
+    ("\\boxed{f(z) = z^2}", "f(x) = x^2 + 1", 0.0, "renamed-argument-different-definition"),
+    ("\\boxed{n\\pi}", "k\\pi", 1.0, "renamed-integer-parameter"),
+    ("\\boxed{x\\pi}", "k\\pi", 0.0, "real-variable-is-not-an-integer-parameter"),
     ("\\boxed{\\{1, 2\\}}", "\\{1, 1, 2\\}", 0.0, "gold-multiplicity-counts"),
 ]
 
