@@ -126,3 +126,22 @@ def test_multi_box_is_a_set_only_when_the_gold_is_one() -> None:
     assert value(r"\boxed{1}, \boxed{2}", r"\{1,2\}") == 1.0
     assert value(r"\boxed{1}, \boxed{2}", "2") == 0.0  # a hedge on a single value
     assert value(r"\boxed{1}, \boxed{2}, \boxed{3}", r"\{1,2\}") == 0.0  # one box too many
+
+
+def test_plain_numbers_never_load_sympy() -> None:
+    """The fast path stays sympy-free with the new rules (decimal policy, units, hedges, ratios)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from rewardstack.services.scorers.math import MathParams, MathScorer\n"
+        "from rewardstack.services.scorers.types import Sample\n"
+        "cases = [('\\\\boxed{42}', '42'), ('\\\\boxed{0.333333}', '\\\\frac{1}{3}'), ('\\\\boxed{42 \\\\text{ cm}}', '42'),\n"
+        "         ('\\\\boxed{42 \\\\text{ or more}}', '42'), ('so 3 * 4 = 12\\n#### 12', '12'), ('\\\\boxed{1,000}', '1000'),\n"
+        "         ('\\\\boxed{123456700.0}', '123456789'), ('\\\\boxed{11:21}', '11:21'), ('\\\\boxed{1}, \\\\boxed{2}', '1, 2')]\n"
+        "values = [MathScorer()(Sample(c, g), MathParams()).value for c, g in cases]\n"
+        "assert values == [1.0, 1.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], values\n"
+        "assert 'sympy' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
