@@ -27,6 +27,7 @@ _ANSWER_TAG = re.compile(r"<answer>(.*?)(?:</answer>|\Z)", re.DOTALL)
 _PHRASE = re.compile(
     r"(?:final\s+answer|\banswer)\**\s*(?:is|:|=)\s*\**\s*:?[ \t]*([^\n]{1,400})", re.IGNORECASE
 )
+_FINAL_ANSWER = re.compile(r"final\s+answer\**\s*(?:is|:|=)", re.IGNORECASE)
 _HASHES = re.compile(r"####[ \t]*([^\n]{1,400})")
 # A number standing alone as a token: not the `2` of `AZYUK2A`; letters after it only as a unit (`12cm`).
 _LAST_NUMBER = re.compile(r"(?<![A-Za-z0-9_.])(-?\d+/\d+|-?\d[\d,]*(?:\.\d+)?|-?\.\d+)([A-Za-z_]*)")
@@ -161,6 +162,16 @@ def extract_answers(
     if answer_tag_only:
         return Extraction((), reason="no <answer>...</answer> block (answer_tag_only is set)")
     boxed = find_boxed(region)
+    final = list(_FINAL_ANSWER.finditer(region))
+    last_box = max(region.rfind(cmd) for cmd in _BOX_COMMANDS)
+    if boxed and final and final[-1].start() > last_box + len(boxed[-1]):
+        # "... = \boxed{255} ... Final Answer: The final answer is $10,455$.": boxes held intermediate
+        # results; an explicit final-answer line after the last box is the answer (and only it is read).
+        phrase = _phrase(region[final[-1].start() :])
+        if phrase is None:
+            return Extraction((), reason="the final-answer phrase is hedged")
+        if phrase:
+            return Extraction((phrase,), "phrase")
     if boxed:
         return Extraction(tuple(_clean(b) for b in boxed), "boxed")
     # A phrase or `#### N`, whichever comes last: "the answer is 40? no..." then "#### 42".
@@ -273,5 +284,7 @@ def gold_text(reference: object) -> str | None:
             text = ", ".join(f"{{{b}}}" for b in boxed)  # `\boxed{1}, \boxed{2}`: one answer in parts, their list
         elif boxed:
             text = _clean(raw[-1])  # `\boxed{1} no, \boxed{2}`: the last
+        elif text.lstrip("$ ").startswith(("\\boxed{", "\\fbox{")):
+            text = text.lstrip("$ ").split("{", 1)[1]  # a gold whose box was never closed (the data set cut it): its content
     text = _clean(text)
     return text or None

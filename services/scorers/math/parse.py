@@ -56,7 +56,10 @@ _PERCENT = re.compile(r"\s*(?:%|\s*percent\b|\s*pct\b|\\text\{\s*(?:percent|pct)
 _UNIT_TEXT = re.compile(r"\s*\\(?:text|mbox|textrm|mathrm)\{\s*[A-Za-z][A-Za-z .]*\}(?:\s*\^\s*\{?[23]\}?)?\s*$")
 _UNIT_WORD = re.compile(r"(?<=[\d}\s])\s*[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){0,2}(?:\s*\^\s*\{?[23]\}?)?\s*$")
 _CURRENCY = re.compile(r"^\s*(?:\\\$|\$|\\text\{\\\$\}|USD|Rs\.?|€|£)\s*")
-_CONNECTIVE = re.compile(r"\s*(?:\\text\{\s*(?:or|and)\s*\}|(?:\\q?quad)?\s*\b(?:or|and)\b|\\vee|\\lor)\s*")
+_CONNECTIVE = re.compile(
+    r"\s*(?:\\text\{\s*(?:or|and)\s*\}|(?:\\q?quad)?\s*\b(?:or|and)\b|\\vee|\\lor"
+    r"|(?<=[\d)}])or(?=[A-Z(\\]))\s*"  # also `1orW(x)`: an "or" glued between a value and the next
+)
 _MATRIX = re.compile(r"\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.DOTALL)
 _BRACKETED_MATRIX = re.compile(r"[\[(]\s*(\\begin\{.*\\end\{[a-zA-Z]*\})\s*[\])]", re.DOTALL)
 _REPEATING = re.compile(r"([+-]?)(\d*)\.(\d*)\\(?:overline|bar)\{(\d+)\}")
