@@ -39,8 +39,15 @@ _TRAILING = re.compile(r"[\s.;:]+$")
 _MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<![\\$])\$((?:\\\$|[^$])+?)\$", re.DOTALL)
 # "The volume of $ABCH$ is 120": a sentence of words whose last " is " names the answer
 _SENTENCE_IS = re.compile(r"(?=.*[A-Za-z]{3}).*\bis\s+(.+)$")
-_WORDS = re.compile(r"[A-Za-z]{3,}")
+_WORDS = re.compile(r"[A-Za-z]{4,}")
 _COMMANDS = re.compile(r"\\[A-Za-z]+")
+
+
+def _has_words(text: str) -> bool:
+    """Prose, not a bare answer: a word of two or more letters standing alone, or of four or more anywhere."""
+    without_commands = _COMMANDS.sub(" ", text)
+    standalone = [t for t in without_commands.split() if t.isalpha() and len(t) >= 2 and t.lower() not in ("or", "and")]
+    return bool(standalone) or bool(_WORDS.search(without_commands))
 _OR_BETWEEN = re.compile(r"\bor\b|\bmaybe\b|\bperhaps\b", re.IGNORECASE)
 
 
@@ -188,7 +195,7 @@ def extract_answers(
     if len(spans) == 1 and not _TRAILING.sub("", region[: spans[0].start()] + region[spans[0].end() :]).strip():
         return Extraction((_clean(_span_text(spans[0])),), "whole")  # the completion is one formula: `$\frac{1}{2}$`
     bare = region.strip()
-    if not spans and len(bare) <= 100 and "\n" not in bare and "box" not in bare and not _WORDS.search(_COMMANDS.sub("", bare)):
+    if not spans and len(bare) <= 100 and "\n" not in bare and "box" not in bare and not _has_words(bare):
         return Extraction((_clean(bare),), "whole")  # the completion is the answer alone: `\frac{10}{9}`
     # Fallbacks (opt-in): the last formula or the last number, whichever ends later.
     found: list[tuple[int, Extraction]] = []
