@@ -17,13 +17,14 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["MAX_BRACE_DEPTH", "MAX_DIGITS", "MAX_EXPONENT", "MAX_FACTORIAL", "MAX_POWERS", "refusal"]
+__all__ = ["MAX_BRACE_DEPTH", "MAX_DIGITS", "MAX_EXPONENT", "MAX_FACTORIAL", "MAX_POWERS", "MAX_RESULT_DIGITS", "refusal"]
 
 MAX_BRACE_DEPTH = 8  # sympy's LaTeX parser slows by ~0.1 s per bare level; MATH-500 golds nest 2 deep
 MAX_POWERS = 40  # ~10 ms of parsing per `^`; MATH-500's longest polynomial gold has 7
 MAX_DIGITS = 400
 MAX_EXPONENT = 10_000
 MAX_FACTORIAL = 5_000
+MAX_RESULT_DIGITS = 20_000  # a power's value: `99^{9999}` has ~20,000 digits; `(5000!)^{9999}` has 1.6e8
 _MAX_TOWER = 2  # `a^{b^{c}}` is allowed, `a^{b^{c^{d}}}` is not
 
 _NUMBER = re.compile(r"\d+")
@@ -52,7 +53,7 @@ def refusal(text: str, *, max_chars: int) -> str | None:
         return f"{powers} powers, over the {MAX_POWERS} limit"
     if _BIG_OPERATORS.search(text):
         return "sums, products, integrals, limits and Gamma are not evaluated"
-    for why in (_power_refusal(text), _factorial_refusal(text), _binomial_refusal(text)):
+    for why in (_power_refusal(text), _factorial_refusal(text), _binomial_refusal(text), _size_refusal(text)):
         if why:
             return why
     return None
@@ -198,3 +199,56 @@ def _binomial_refusal(text: str) -> str | None:
             if "^" in argument or "!" in argument or any(n > MAX_EXPONENT for n in numbers):
                 return "binomial of a large number is not evaluated"
     return None
+
+
+def _size_refusal(text: str) -> str | None:
+    """Refuse a value too big to build: a power whose digits (base digits x exponent) or factorials
+    whose digits together exceed MAX_RESULT_DIGITS (`(5000!)^{9999}`, `(10^{400})^{9999}`)."""
+    if _factorial_digits(text) > MAX_RESULT_DIGITS * 10:
+        return "factorials too large to evaluate"
+    i = 0
+    while True:
+        i = text.find("^", i)
+        if i < 0:
+            return None
+        exponent, end = _group_after(text, i + 1)
+        if "!" in exponent:
+            return "a factorial in an exponent is not evaluated"
+        digits = _digits_upper(_base_before(text[:i]))
+        size = _log10_value(exponent)
+        if digits and size is not None and (size > 12 or digits * 10**size > MAX_RESULT_DIGITS):
+            return f"a power with about {digits * 10 ** min(size, 12):.3g} digits is not evaluated"
+        i = end if end > i else i + 1
+
+
+def _base_before(prefix: str) -> str:
+    """The base of the power whose `^` follows `prefix`: a bracketed group, `n!`, a number or a symbol."""
+    text = prefix.rstrip()
+    bangs = len(text) - len(text.rstrip("!"))
+    core = text[: len(text) - bangs].rstrip()
+    if core.endswith((")", "}")):
+        base = _group_before(core)
+    else:
+        match = re.search(r"(\d+|\\?[A-Za-z]+)$", core)
+        base = match.group(1) if match else ""
+    return base + "!" * bangs
+
+
+def _digits_upper(base: str) -> float:
+    """An upper bound on the number of digits of `base`'s value from its numbers, factorials and powers
+    (0 when it has none: a symbol's size is not known here)."""
+    if "^" in base:
+        head, _, rest = base.partition("^")
+        exponent, end = _group_after(rest, 0)
+        size = _log10_value(exponent)
+        inner = _digits_upper(head)
+        outer = inner * 10 ** min(size, 12) if size is not None and inner else inner
+        return outer + _digits_upper(rest[end:])
+    total = float(_factorial_digits(base))
+    without_factorials = re.sub(r"\d+\s*!", " ", base)
+    return total + sum(len(n) for n in _NUMBER.findall(without_factorials))
+
+
+def _factorial_digits(text: str) -> float:
+    """Digits of every `n!` written with a plain integer n, summed (log10 n! <= n log10 n)."""
+    return sum(int(n) * math.log10(int(n)) + 1 for n in re.findall(r"(\d+)\s*!", text) if int(n) > 1)

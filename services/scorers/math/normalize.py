@@ -26,6 +26,10 @@ _DROP = re.compile(
 )
 _SPACES = re.compile(r"(?<!\\)\\[,;:! ]|\\quad|\\qquad|~")
 _THOUSANDS = re.compile(r"(?<=\d)(?:\{,\}|,\\!|(?<!\\)\\,|,\\ |(?<!\\)\\ ) ?(?=\d{3}(?!\d))")
+# `\textbf{meters}`, `\mathrm{cm}`, `\textnormal{ miles}`: words in a font command are text (units);
+# one letter (`\mathrm{e}`, `\mathrm{d}`) stays math.
+_FONT_WORDS = re.compile(r"\\(?:textbf|textnormal|textit|textrm|textup|mathrm|mathbf|mathit|mbox)\s*\{(\s*[A-Za-z][A-Za-z .]*[A-Za-z.]\s*)\}")
+_ORDINAL = re.compile(r"(?<=\d)\s*(?:\^\s*\{?\s*\\text\{\s*(?:th|st|nd|rd)\s*\}\s*\}?|(?:th|st|nd|rd)\b)")
 _BOLD_COMMANDS = re.compile(r"\\(?:mathbf|textbf|boldsymbol|bm|mathrm|mathit|operatorname\*?|rm)\s*(?=\{)")
 _FRAC_SHORT = re.compile(r"\\frac\s*(\d)\s*(\d)")
 _FRAC_HALF = re.compile(r"\\frac\s*(\d)\s*(?=\{)")
@@ -41,6 +45,25 @@ _RELATIONS = (
 )
 
 
+# Control characters a data set produced from `\t`, `\f`, `\b`, `\r`, `\v`, `\a` written in a
+# non-raw Python string: `\frac` stored as form feed + `rac`. Only before letters.
+_CONTROL_ESCAPES = {"\t": "\\t", "\f": "\\f", "\b": "\\b", "\r": "\\r", "\v": "\\v", "\a": "\\a"}
+_CONTROL_BEFORE_LETTER = re.compile("([\t\f\b\r\v\a])(?=[a-zA-Z]{2})")
+_DOUBLED_BACKSLASH = re.compile(r"(?<!\\)\\\\(?=[a-zA-Z]{2})")  # `\\frac` stored with its escape doubled
+_SUP = re.compile(r"<sup>(.*?)</sup>", re.IGNORECASE)
+
+
+def repair(text: str) -> str:
+    r"""Undo the ways data sets break LaTeX: control characters for `\t`/`\f`/..., doubled
+    backslashes before a command, a trailing lone backslash, HTML `<sup>`."""
+    s = _CONTROL_BEFORE_LETTER.sub(lambda m: _CONTROL_ESCAPES[m.group(1)], text)
+    s = _DOUBLED_BACKSLASH.sub(r"\\", s)
+    s = _SUP.sub(r"^{\1}", s)
+    if s.endswith("\\") and not s.endswith("\\\\"):
+        s = s[:-1]
+    return s
+
+
 def normalize(text: str) -> str:
     r"""Clean `text` for parsing; see the module docstring.
 
@@ -49,7 +72,7 @@ def normalize(text: str) -> str:
     >>> normalize(r"10{,}000")
     '10000'
     """
-    s = text
+    s = repair(text)
     for old, new in _UNICODE.items():
         if old in s:
             s = s.replace(old, new)
@@ -61,6 +84,8 @@ def normalize(text: str) -> str:
     s = _SPACES.sub(" ", s)
     s = s.replace("\\lbrace ", "\\{").replace("\\rbrace ", "\\}")
     s = re.sub(r"\*\*(.+?)\*\*", r"\1", s)
+    s = _FONT_WORDS.sub(r"\\text{\1}", s)
+    s = _ORDINAL.sub("", s)
     s = _BOLD_COMMANDS.sub("", s)
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
     s = _FRAC_SHORT.sub(r"\\frac{\1}{\2}", s)

@@ -52,15 +52,31 @@ _SCI_TEX = re.compile(r"([+-]?\d+(?:\.\d+)?)\s*(?:\\times|\\cdot|\*|x)\s*10\s*\^
 _SCI_E = re.compile(r"([+-]?\d+(?:\.\d+)?)[eE]([+-]?\d+)")
 _BASE = re.compile(r"([0-9A-Fa-f]+)_\{?(\d+)\}?")
 _DEGREE = re.compile(r"\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\^\s*o\b|\s*degrees?\b)\s*$")
-_PERCENT = re.compile(r"\s*(?:%|\s*percent\b)\s*$")
+_PERCENT = re.compile(r"\s*(?:%|\s*percent\b|\s*pct\b|\\text\{\s*(?:percent|pct)\s*\})\s*$")
 _UNIT_TEXT = re.compile(r"\s*\\(?:text|mbox|textrm|mathrm)\{\s*[A-Za-z][A-Za-z .]*\}(?:\s*\^\s*\{?[23]\}?)?\s*$")
 _UNIT_WORD = re.compile(r"(?<=[\d}\s])\s*[A-Za-z]{2,}(?:\s+[A-Za-z]{2,}){0,2}(?:\s*\^\s*\{?[23]\}?)?\s*$")
 _CURRENCY = re.compile(r"^\s*(?:\\\$|\$|\\text\{\\\$\}|USD|Rs\.?|€|£)\s*")
-_CONNECTIVE = re.compile(r"\s*(?:\\text\{\s*(?:or|and)\s*\}|(?:\\q?quad)?\s*\b(?:or|and)\b|\\vee|\\lor)\s*")
+_CONNECTIVE = re.compile(
+    r"\s*(?:\\text\{\s*(?:or|and)\s*\}|(?:\\q?quad)?\s*\b(?:or|and)\b|\\vee|\\lor"
+    r"|(?<=[\d)}])or(?=[A-Z(\\]))\s*"  # also `1orW(x)`: an "or" glued between a value and the next
+)
 _MATRIX = re.compile(r"\\begin\{([pbvBV]?matrix|array)\}(?:\{[^{}]*\})?(.*?)\\end\{\1\}", re.DOTALL)
 _BRACKETED_MATRIX = re.compile(r"[\[(]\s*(\\begin\{.*\\end\{[a-zA-Z]*\})\s*[\])]", re.DOTALL)
 _REPEATING = re.compile(r"([+-]?)(\d*)\.(\d*)\\(?:overline|bar)\{(\d+)\}")
 _RELATION_OPS = ("<=", ">=", "!=", "=", "<", ">")
+_IDENT = r"(?:[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?|\\[a-zA-Z]+(?:_\{?[A-Za-z0-9]+\}?)?)"
+_LABEL = (
+    rf"\(\s*{_IDENT}(?:\s*,\s*{_IDENT})+\s*\)"  # (x,y), (p,q,r)
+    rf"|{_IDENT}(?:\s*:\s*{_IDENT})+"  # V_1:V_2, S_{MBCN}:S
+    r"|[A-Z]{2,}(?:_\{?[A-Za-z0-9]+\}?)?"  # AB, CD: segments and areas
+    r"|\\frac\{[A-Z]{1,4}\}\{[A-Z]{1,4}\}"  # \frac{NO}{BO}
+    r"|\|[A-Z]{1,4}\||\\[lv]?vert\s*[A-Z]{1,4}\s*\\[rv]?vert"  # |AB|
+    r"|[A-Z][a-z]{2,}(?: [a-z]+)?|\\text\{\s*[A-Za-z][A-Za-z ]*\}"  # Maximum, \text{area}
+)
+# A value written as `label = value` where the label is a name for the answer, not an equation in it
+_LABELLED = re.compile(rf"\s*({_LABEL})\s*=\s*([^=]+)")
+_ABS_NAME = re.compile(rf"\s*\|\s*{_IDENT}\s*\|\s*")
+_NAMED_STRUCTURE = re.compile(rf"\s*{_IDENT}\s*=\s*((?:[(\[]|\\\{{|\\langle)[^=<>]*)")
 _SET_BUILDER = re.compile(r"\\\{\s*([a-z])\s*(?:\\mid|\||:)\s*(.+)\\\}")
 _IN_SET = re.compile(r"^[a-z]\s*\\in\s*(.+)$")
 
@@ -81,6 +97,14 @@ def _parse(s: str) -> Answer:
     s = _strip_outer_braces(s.strip())
     if not s:
         raise ParseError("empty answer")
+    if "\\approx" in s:
+        return _approximation(s)
+    named = _NAMED_STRUCTURE.fullmatch(s)
+    if named:
+        return _parse(named.group(1))  # `D = (0, 1)`, `S = \{1, 2\}`: a name for a tuple, set or interval
+    labelled = _LABELLED.fullmatch(s)
+    if labelled and not any(op in labelled.group(2) for op in "<>="):
+        return _parse(labelled.group(2))  # `(x,y) = (1,2)`, `AB = 4`, `V_1:V_2 = 11:21`: the value
     choice = _choice(s)
     if choice:
         return choice
@@ -99,6 +123,8 @@ def _parse(s: str) -> Answer:
     parts = _split_connective(s)
     if len(parts) > 1:
         items = tuple(_parse(p) for p in parts)
+        # `21, 16 \text{ or } 11`: the list is flat
+        items = tuple(x for i in items for x in (i.items if isinstance(i, Seq) and i.bare else (i,)))
         if all(isinstance(i, (Relation, Interval, IntervalUnion)) for i in items):
             try:
                 return IntervalUnion(tuple(iv for i in items for iv in as_intervals(i, s).parts))
@@ -116,14 +142,23 @@ def _parse(s: str) -> Answer:
     wrapped = _wrapped(s)
     if wrapped is not None:
         return wrapped
+    if ";" in s and "=" in s:
+        rows = _assignment_rows(s)
+        if rows is not None:
+            return rows
     parts = split_top(s, ",") if "," in s else [s]
     if len(parts) == 1 and ";" in s:
         parts = split_top(s, ";")
     if len(parts) > 1:
-        return Seq(tuple(_parse(p) for p in parts if p.strip()), ordered=False, bare=True)
+        items = tuple(_parse(p) for p in parts if p.strip())
+        # `1, \pm 2`: a `\pm` item adds its two values to the list
+        return Seq(tuple(x for i in items for x in (i.items if isinstance(i, Seq) and i.bare else (i,))), ordered=False, bare=True)
     relation = _relation(s)
     if relation is not None:
         return relation
+    ratio = split_top(s, ":")
+    if len(ratio) > 1:
+        return Seq(tuple(parse_scalar(p) for p in ratio), ordered=True, ratio=True)
     if "\\pm" in s or "\\mp" in s:
         return _plus_minus(s)
     base = _BASE.fullmatch(s)
@@ -261,6 +296,8 @@ def _wrapped(s: str) -> Answer | None:
     if not s or s[0] not in "([" or s[-1] not in ")]" or _matching(s, 0) != len(s) - 1:
         return None
     parts = split_top(s[1:-1], ",", thousands=False)
+    if len(parts) < 2 and ";" in s:
+        parts = split_top(s[1:-1], ";")  # `(0;-2;6)`
     if len(parts) < 2:
         if s[0] == "(":
             return None  # `(x+1)`: a parenthesised expression
@@ -300,15 +337,72 @@ def _relation(s: str) -> Answer | None:
         raise ParseError(f"incomplete relation: {s[:40]!r}")
     if ops == ["="] and re.fullmatch(r"[A-Za-z]", pieces[0].strip()) and ("\\pm" in pieces[1] or "\\mp" in pieces[1]):
         return _plus_minus(pieces[1].strip())  # `x = \pm 2`: the roots
-    variable_between = len(ops) == 2 and re.fullmatch(r"\s*[A-Za-z]\s*", pieces[1]) is not None
+    # `3 < x <= 4`, `3 < \lambda \le 4`, `0 < f(x) < 1`: the interval the chain describes
+    if len(ops) == 2 and set(ops) <= {"<", "<="} and _ABS_NAME.fullmatch(pieces[1]):
+        return _abs_between(pieces[0], pieces[2], ops)
+    variable_between = len(ops) == 2 and re.fullmatch(rf"\s*{_IDENT}(?:\([a-z]\))?\s*", pieces[1]) is not None
     if variable_between and set(ops) <= {"<", "<="}:
         return Interval(parse_scalar(pieces[0]), parse_scalar(pieces[2]), ops[0] == "<=", ops[1] == "<=")
     if variable_between and set(ops) <= {">", ">="}:
         return Interval(parse_scalar(pieces[2]), parse_scalar(pieces[0]), ops[1] == ">=", ops[0] == ">=")
-    if len(ops) == 1 or all(o == "=" for o in ops):
-        # `x = 2 + 3 = 5`: a worked chain; its ends are the relation.
+    if len(ops) == 1:
         return Relation(_to_expr(pieces[0]), ops[0], _to_expr(pieces[-1]), source=s)
+    if all(o == "=" for o in ops):
+        # `x = 2 + 3 = 5`: a worked chain; its ends are the relation, graded only if every link agrees.
+        links = tuple(parse_scalar(p) for p in pieces)
+        return Relation(scalar_expr(links[0]), "=", scalar_expr(links[-1]), source=s, links=links)
     raise ParseError(f"relation chain not understood: {s[:40]!r}")
+
+
+def _abs_between(lo_text: str, hi_text: str, ops: list[str]) -> IntervalUnion:
+    """`1 \le |z| \le \frac{3}{2}`: the two intervals `[-3/2, -1] \cup [1, 3/2]` (one when the lower bound is 0)."""
+    lo, hi = parse_scalar(lo_text), parse_scalar(hi_text)
+    if lo.exact is None or lo.exact < 0:
+        raise ParseError(f"|x| between a bound that is not a non-negative number: {lo_text[:40]!r}")
+    lo_closed, hi_closed = ops[0] == "<=", ops[1] == "<="
+    neg_hi = Scalar(expr=-scalar_expr(hi), source=f"-({hi.source})") if hi.exact is None else Scalar(exact=-hi.exact, source=f"-{hi.source}")
+    if lo.exact == 0 and lo_closed:
+        return IntervalUnion((Interval(neg_hi, hi, hi_closed, hi_closed),))
+    neg_lo = Scalar(exact=-lo.exact, source=f"-{lo.source}")
+    return IntervalUnion((Interval(neg_hi, neg_lo, hi_closed, lo_closed), Interval(lo, hi, lo_closed, hi_closed)))
+
+
+def _assignment_rows(s: str) -> Seq | None:
+    """`p=5,q=2;p=7,q=2`: solutions as rows of assignments, read as the tuples `(5,2),(7,2)`."""
+    rows = split_top(s, ";")
+    tuples = []
+    for row in rows:
+        cells = split_top(row, ",", thousands=False)
+        values = [re.fullmatch(rf"\s*{_IDENT}\s*=\s*([^=<>]+)", c) for c in cells]
+        if len(cells) < 2 or not all(values):
+            return None
+        tuples.append(Seq(tuple(_parse(v.group(1)) for v in values if v), ordered=True))
+    return Seq(tuple(tuples), ordered=False)
+
+
+def _approximation(s: str) -> Answer:
+    r"""`\frac{\sqrt{3}}{3} \approx 0.577`: the exact value, when the decimal is its rounding.
+
+    Anything else with `\approx` is unparseable: an approximation alone is not the answer, and a
+    chain whose links disagree (`41 \approx 42.0`) must not be graded by either end.
+    """
+    parts = split_top(s, "\\approx")
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        raise ParseError(f"an approximation is not an answer: {s[:40]!r}")
+    exact, approx = parse_scalar(parts[0]), parse_scalar(parts[1])
+    if exact.is_decimal or approx.decimal_places is None:
+        raise ParseError(f"`\\approx` between non-decimals: {s[:40]!r}")
+    from .symbolic import EvalError, evaluate
+
+    try:
+        value = evaluate(scalar_expr(exact), {})
+    except EvalError as exc:
+        raise ParseError(f"`\\approx` with a value that cannot be evaluated: {s[:40]!r}") from exc
+    assert approx.exact is not None
+    places = approx.decimal_places
+    if abs(value - float(approx.exact)) > 10.0**-places:  # one unit in its last place: rounded or truncated
+        raise ParseError(f"`\\approx` chain whose links disagree: {s[:40]!r}")
+    return exact
 
 
 def _to_expr(piece: str) -> object:
@@ -335,6 +429,9 @@ def as_intervals(answer: Answer, source: str) -> IntervalUnion:
         lo, hi = answer.items
         if isinstance(lo, Scalar) and isinstance(hi, Scalar):
             return IntervalUnion((Interval(lo, hi, False, False),))
+    if isinstance(answer, Seq) and not answer.ordered and not answer.bare and all(isinstance(i, Scalar) for i in answer.items):
+        # `\{-1\} \cup [0,7)`: a finite set of points joins a union as closed one-point intervals
+        return IntervalUnion(tuple(Interval(i, i, True, True) for i in answer.items if isinstance(i, Scalar)))
     if isinstance(answer, Relation) and answer.op in ("<", "<=", ">", ">="):
         import sympy
 
@@ -350,23 +447,33 @@ def as_intervals(answer: Answer, source: str) -> IntervalUnion:
 
 
 def _plus_minus(s: str) -> Seq:
-    r"""`a \pm b` -> the multiset {a+b, a-b}; `\pm b` -> {b, -b}. At most two signs: each doubles the list."""
-    if s.count("\\pm") + s.count("\\mp") > 2:
+    r"""`a \pm b` -> the multiset {a+b, a-b}, also inside a fraction or a list item
+    (`\frac{-1 \pm \sqrt{13}}{4}`): each sign is read as `+` and as `-` where it stands.
+    At most two signs: each doubles the list."""
+    signs = s.count("\\pm") + s.count("\\mp")
+    if signs > 2:
         raise ParseError("more than two \\pm signs in one value")
-    op = "\\pm" if "\\pm" in s else "\\mp"
-    head, _, tail = s.partition(op)
-    head, tail = head.strip(), tail.strip()
+    readings = [s]
+    for _ in range(signs):
+        readings = [r2 for r in readings for r2 in _both_signs(r)]
+    return Seq(tuple(_parse(r) for r in readings), ordered=False, bare=True)
+
+
+def _both_signs(s: str) -> list[str]:
+    at = min(i for i in (s.find("\\pm"), s.find("\\mp")) if i >= 0)
+    head, tail = s[:at].rstrip(), s[at + 3 :].lstrip()
     if not tail:
         raise ParseError("nothing after \\pm")
-    if not head:
-        return Seq((_parse(tail), _parse(f"-({tail})")), ordered=False)
-    return Seq((_parse(f"{head}+({tail})"), _parse(f"{head}-({tail})")), ordered=False)
+    if not head or head.endswith(("{", "(", "[", ",")):
+        return [f"{head}{tail}", f"{head}-{tail}"] if not tail.startswith("-") else [f"{head}{tail}", f"{head}{tail[1:]}"]
+    return [f"{head}+{tail}", f"{head}-{tail}"]
 
 
 def parse_scalar(text: str) -> Scalar:
     """One number or expression with its percent / degree / unit / currency marks recorded."""
     s = _strip_outer_braces(text.strip())
     percent = degrees = False
+    units: list[str] = []
     s = _CURRENCY.sub("", s)
     for _ in range(3):
         before = s
@@ -374,7 +481,10 @@ def parse_scalar(text: str) -> Scalar:
             s, percent = _PERCENT.sub("", s), True
         if _DEGREE.search(s):
             s, degrees = _DEGREE.sub("", s), True
-        s = _UNIT_TEXT.sub("", s).strip()
+        unit_text = _UNIT_TEXT.search(s)
+        if unit_text and s[: unit_text.start()].strip():  # `\text{e}` alone is the value, not a unit
+            units.insert(0, re.sub(r"\\[a-z]+|[{}^\d]", " ", unit_text.group()))
+            s = s[: unit_text.start()].strip()
         if s == before:
             break
     s = _strip_outer_braces(s.strip())
@@ -386,14 +496,18 @@ def parse_scalar(text: str) -> Scalar:
         stripped = s[: unit.start()].strip()
         exact, places = _fast_number(stripped)
         if exact is not None:
+            units.insert(0, re.sub(r"[{}^\d]", " ", unit.group()))
             s = stripped
+    unit_words = " ".join(" ".join(units).split())
     if exact is not None:
-        return Scalar(exact=exact, decimal_places=places, percent=percent, degrees=degrees, source=s)
+        return Scalar(exact=exact, decimal_places=places, percent=percent, degrees=degrees, source=s, unit=unit_words)
+    if _SIDE_BY_SIDE.search(s):
+        raise ParseError(f"numbers side by side are not one value: {s[:40]!r}")  # `6 7`, `41\ 42`
     from .symbolic import to_sympy
 
     expr = to_sympy(_latexify(s))
     places = _decimal_places(s)
-    return Scalar(expr=expr, decimal_places=places, percent=percent, degrees=degrees, source=s)
+    return Scalar(expr=expr, decimal_places=places, percent=percent, degrees=degrees, source=s, unit=unit_words)
 
 
 _UNIT_ABBREVIATIONS = frozenset(
@@ -410,8 +524,22 @@ def _is_unit_word(word: str) -> bool:
     return w in _UNIT_ABBREVIATIONS or (len(w) >= 3 and any(v in w for v in "aeiouy"))
 
 
+_SPACED_THOUSANDS = re.compile(r"[+-]?\s*\d{1,3}(?: \d{3})+(?:\.\d+)?|[^\d]*|.*[^\d ].*")
+_SIDE_BY_SIDE = re.compile(r"(?:^|[^_^\d.])\d+(?:\.\d+)?\s+\d")  # not `\log_2 8`
+# latex2sympy reads `2(3)` and `(6)(7)` as mixed numbers (5, 13): make the product explicit.
+_IMPLICIT_PRODUCT = re.compile(r"(?<![\^_\d.])(\d+(?:\.\d+)?)\s*(?=\()|(?<=\))\s*(?=\()")  # not `\tan^2(y)`
+
+
+# `\cot t \cdot \ln(\cos t)`: the parser would read cot(t ln(cos t)); a one-letter argument is bracketed
+_BARE_FUNCTION_ARGUMENT = re.compile(
+    r"\\(sin|cos|tan|cot|sec|csc|ln|log|exp|arcsin|arccos|arctan)(\^\{?\d\}?)?\s*([a-zA-Z0-9])(?![a-zA-Z0-9{(_^])"
+)
+
+
 def _latexify(s: str) -> str:
-    """Plain-text spellings sympy's LaTeX grammar lacks: `sqrt(2)`, `pi`, `inf`."""
+    """Plain-text spellings sympy's LaTeX grammar lacks: `sqrt(2)`, `pi`, `inf`; explicit products."""
+    s = _BARE_FUNCTION_ARGUMENT.sub(r"\\\1\2(\3)", s)
+    s = _IMPLICIT_PRODUCT.sub(lambda m: f"{m.group(1) or ''} \\cdot ", s)
     s = re.sub(r"(?<![\\a-zA-Z])sqrt\s*\(([^()]*)\)", r"\\sqrt{\1}", s)
     s = re.sub(r"(?<![\\a-zA-Z])pi(?![a-zA-Z])", r"\\pi ", s)
     s = re.sub(r"(?<![\\a-zA-Z])(?:infinity|inf)(?![a-zA-Z])", r"\\infty ", s)
@@ -426,6 +554,8 @@ def _decimal_places(s: str) -> int | None:
 
 def _fast_number(s: str) -> tuple[Fraction | None, int | None]:
     """Exact value and decimal places of a plain number, or (None, None): no sympy involved."""
+    if " " in s.strip() and not _SPACED_THOUSANDS.fullmatch(s.strip()):
+        return None, None  # `6 7` is not 67; `1 000` is 1000
     t = s.replace(" ", "")
     if _INT.fullmatch(t):
         return Fraction(int(t)), None

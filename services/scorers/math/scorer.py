@@ -2,6 +2,7 @@ r"""The `math` scorer: is the completion's final answer equivalent to the gold a
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any, ClassVar, Literal
 
@@ -14,9 +15,11 @@ from .extract import extract_answers, gold_text
 from .guards import refusal
 from .normalize import normalize
 from .parse import ParseError, parse_answer
-from .types import Answer
+from .types import Answer, Seq
 
-__all__ = ["MathParams", "MathScorer"]
+__all__ = ["MathParams", "MathScorer", "judge_answer"]
+
+_PREFILLED_PROMPT = re.compile(r"<think>\s*\Z")
 
 
 class MathParams(Params):
@@ -28,6 +31,11 @@ class MathParams(Params):
     last_number_fallback: bool = Field(
         default=False, description="With no boxed answer, <answer> block or final-answer phrase, take the last number."
     )
+    last_math_fallback: bool = Field(
+        default=False,
+        description="With no boxed answer, <answer> block or final-answer phrase, take the last formula ($...$, \\[...\\]); "
+        "Math-Verify's default. Off by default: an unmarked answer is the policy's to mark.",
+    )
     multiple_answers: Literal["all_must_match", "last"] = Field(
         default="all_must_match",
         description="Several different boxed answers: 'all_must_match' scores 1 only if every one is right; 'last' "
@@ -35,6 +43,16 @@ class MathParams(Params):
     )
     rel_tol: float = Field(default=1e-6, gt=0, le=0.1, description="Relative tolerance of a decimal answer to an exact gold.")
     max_answer_chars: int = Field(default=1000, ge=16, le=20_000, description="Longer answers are unscorable.")
+    decimal_comma: bool = Field(
+        default=False,
+        description="Read `3,5` and `0,111` as decimals (a locale that writes a decimal comma). `1,000` stays one "
+        "thousand. Off: a comma is a list separator or a thousands separator.",
+    )
+    think_prefilled: bool | None = Field(
+        default=None,
+        description="The prompt pre-fills <think>, so a completion that never writes </think> has no answer. "
+        "None: detected from the prompt (it ends with <think>).",
+    )
 
 
 class MathScorer(CpuScorer):
@@ -58,18 +76,35 @@ class MathScorer(CpuScorer):
     def __call__(self, sample: Sample, params: Any) -> Scored:
         p = _params(params)
         gold_raw = gold_text(sample.reference)
+        if gold_raw is not None and p.decimal_comma:
+            gold_raw = _decimal_commas(gold_raw)
         if gold_raw is None:
             return Scored.unscorable("no gold answer in `reference`")
         gold = _parse_gold(gold_raw, p.max_answer_chars)
         if isinstance(gold, str):
             return Scored.unscorable(gold)
-        found = extract_answers(sample.completion, answer_tag_only=p.answer_tag_only, last_number=p.last_number_fallback)
+        prefilled = p.think_prefilled
+        if prefilled is None:
+            prefilled = bool(sample.prompt and _PREFILLED_PROMPT.search(sample.prompt))
+        found = extract_answers(
+            sample.completion,
+            answer_tag_only=p.answer_tag_only,
+            last_number=p.last_number_fallback,
+            last_math=p.last_math_fallback,
+            think_prefilled=prefilled,
+        )
         if not found.answers:
             return Scored.ok(0.0, f"no answer: {found.reason}")
         candidates = _distinct(found.answers)
         if p.multiple_answers == "last":
             candidates = candidates[-1:]
+        elif len(candidates) > 1 and found.source == "boxed" and isinstance(gold, Seq) and len(gold.items) == len(candidates):
+            # `\boxed{1}, \boxed{2}, \boxed{3}` for the gold `\{1,2,3\}`: one answer split over boxes.
+            # Only when the gold is itself a list of that many items: a hedge on a single value stays wrong.
+            candidates = [", ".join(f"{{{c}}}" for c in candidates)]
         verdicts: list[bool] = []
+        if p.decimal_comma:
+            candidates = [_decimal_commas(c) for c in candidates]
         for text in candidates:
             if not text.strip():
                 return Scored.ok(0.0, f"empty answer ({found.source})")
@@ -88,6 +123,38 @@ class MathScorer(CpuScorer):
         if verdicts[0]:
             return Scored.ok(1.0, f"correct ({found.source}): {shown}")
         return Scored.ok(0.0, f"incorrect ({found.source}): {shown} vs gold {_short(gold_raw)}")
+
+
+def judge_answer(reference: object, answer: str, params: Any = None) -> Scored:
+    """One already-extracted answer against the gold, without looking for it in a completion.
+
+    For equivalence suites that test the comparison alone (NeMo-Skills' `math_equal`, hendrycks'
+    `is_equiv`); the scorer itself always goes through extraction.
+    """
+    p = _params(params)
+    gold_raw = gold_text(reference)
+    if gold_raw is None:
+        return Scored.unscorable("no gold answer in `reference`")
+    gold = _parse_gold(gold_raw, p.max_answer_chars)
+    if isinstance(gold, str):
+        return Scored.unscorable(gold)
+    if not answer.strip():
+        return Scored.ok(0.0, "empty answer")
+    why = refusal(answer, max_chars=p.max_answer_chars)
+    if why:
+        return Scored.unscorable(f"answer refused: {why}")
+    verdict = _judge(gold, gold_raw, answer, Tolerance(p.rel_tol))
+    if isinstance(verdict, Scored):
+        return verdict
+    return Scored.ok(1.0 if verdict else 0.0, f"{'correct' if verdict else 'incorrect'}: {_short(answer)}")
+
+
+# `3,5`, `1000,99`, `0,111`: one comma followed by other than exactly three digits, or after a lone 0
+_DECIMAL_COMMA = re.compile(r"(?<![\d,.])(\d+),(\d{1,2}|\d{4,})(?![\d,])|(?<![\d,.])0,(\d+)(?![\d,])")
+
+
+def _decimal_commas(text: str) -> str:
+    return _DECIMAL_COMMA.sub(lambda m: f"{m.group(1)}.{m.group(2)}" if m.group(1) else f"0.{m.group(3)}", text)
 
 
 def _params(params: Any) -> MathParams:

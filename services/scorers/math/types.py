@@ -42,6 +42,7 @@ class Scalar:
     percent: bool = False
     degrees: bool = False
     source: str = ""
+    unit: str = ""  # trailing words dropped as a unit (`cm`, `square feet`); compare decides if they may stand
 
     @property
     def is_decimal(self) -> bool:
@@ -55,13 +56,15 @@ class Seq:
     multisets: duplicates count (`\\{1,2\\}` is not `\\{1,1,2\\}`).
 
     `maybe_interval` marks `(a,b)`, which is both a point and an open interval; `bare` marks a
-    comma list without brackets, which may answer a tuple in order (a `\\{...\\}` set may not).
+    comma list without brackets, which may answer a tuple in order (a `\\{...\\}` set may not);
+    `ratio` marks `a:b`, which only a ratio answers.
     """
 
     items: tuple[Answer, ...]
     ordered: bool
     maybe_interval: bool = False
     bare: bool = False
+    ratio: bool = False  # `11:21`: equals only a ratio written the same way
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class Relation:
     op: str
     rhs: Any
     source: str = ""
+    links: tuple[Scalar, ...] = ()  # every side of an `=` chain (`x = 2+3 = 5`); graded only if all agree
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,11 @@ BY_TYPE = [
     p(r"1\frac{4}{5}", r"\frac{9}{5}", 1.0, "mixed-number"),
     p("0.333333", r"\frac{1}{3}", 1.0, "decimal-within-rel-tol"),
     p("0.33", r"\frac{1}{3}", 0.0, "decimal-outside-rel-tol"),
-    p(r"\pi", "3.14", 0.0, "no-rounding-to-decimal-gold"),
+    # issue 13: a decimal gold is a rounding; an irrational answer passes when it rounds to it
+    p(r"\pi", "3.14", 1.0, "irrational-rounds-to-decimal-gold"),
+    p(r"\pi", "3.1", 1.0, "irrational-rounds-to-coarse-gold"),
+    p(r"\pi", "3.15", 0.0, "irrational-not-rounding-to-gold"),
+    p(r"\frac{1}{3}", "0.333", 0.0, "rational-against-decimal-gold-is-exact"),
     p(r"\frac{89}{20}", "4.5", 0.0, "exact-decimal-gold-not-rounded"),
     p(r"\frac{9}{2}", "4.5", 1.0, "fraction-equals-decimal-gold"),
     p("3.1", "3.14", 0.0, "decimal-too-coarse"),
