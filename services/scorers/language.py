@@ -121,6 +121,7 @@ _MIN_SENTENCE_WORDS = 5
 _ONE_PIECE_WORDS = 12
 _MIN_SENTENCE_CONFIDENCE = 0.8
 _MIN_TARGET_SHARE = 0.3
+_MIN_GUESS_CONFIDENCE = 0.5
 _MIN_PINYIN_WORDS = 3
 _MIN_PINYIN_SHARE = 0.8
 # Pinyin syllables, by initial (standard table; ü written u or v). A word is pinyin when it is one
@@ -296,7 +297,7 @@ def _count_script(script: str, sentences: list[list[str]], target: str | None, c
         sentences = [[word for sentence in sentences for word in sentence]]
     target_here = target is not None and _script_of(target) == script
     langs: list[str | None] = [
-        _classify(script, s, target if target_here else None, _MIN_SENTENCE_CONFIDENCE)
+        _classify(script, s, target if target_here else None, _MIN_SENTENCE_CONFIDENCE, guess=True)
         if len(s) >= _MIN_SENTENCE_WORDS
         else None
         for s in sentences
@@ -322,13 +323,16 @@ def _count_script(script: str, sentences: list[list[str]], target: str | None, c
         counts[lang] += len(sentence)
 
 
-def _classify(script: str, words: list[str], target: str | None, other_confidence: float) -> str | None:
+def _classify(
+    script: str, words: list[str], target: str | None, other_confidence: float, *, guess: bool = False
+) -> str | None:
     """The language of a piece of text, or None when fastText cannot place it well enough.
 
     Romanised Chinese (pinyin) when most words are pinyin syllables: fastText takes it for
     English or Portuguese. Else another language when fastText gives it `other_confidence`; the
-    target (None: no target in this script) when it is fastText's first guess or gets 0.3. Never
-    a language written in another script.
+    target (None: no target in this script) when it is fastText's first guess or gets 0.3; with
+    `guess` and no target, fastText's first guess when it has 0.5. Never a language written in
+    another script.
     """
     if script == "LATIN" and len(words) >= _MIN_PINYIN_WORDS and _pinyin_share(words) >= _MIN_PINYIN_SHARE:
         return "zh"
@@ -338,6 +342,8 @@ def _classify(script: str, words: list[str], target: str | None, other_confidenc
         return top
     if target is not None and (top == target or dict(guesses).get(target, 0.0) >= _MIN_TARGET_SHARE):
         return target
+    if guess and target is None and _script_of(top) == script and confidence >= _MIN_GUESS_CONFIDENCE:
+        return top  # no target to favour (a prompt, another script): fastText's first guess
     return None
 
 
