@@ -13,16 +13,16 @@ so the count is a sum over pieces, each bounded from above:
 - a character of a script written without spaces (Han, kana, Hangul, Thai, Lao, Khmer,
   Myanmar, Tibetan): 1 token;
 - a run of letters of another script (a word): ceil(UTF-8 bytes / 3) tokens, so an English word of
-  up to three letters is one token, of four to six two; real vocabularies hold most English words
-  whole (about 1.3 tokens a word where this gives about 1.7). This is the one class the bound is
-  not strict for: a word made of rare letter sequences can need more;
+  up to three letters is one token, of four to six two; real vocabularies hold most common English
+  words whole, so this over-counts English prose. This is the one class the bound is not strict
+  for: a word made of rare letter sequences can need more;
 - any other character (punctuation, symbols, invisible and control characters): its UTF-8 bytes,
   a strict bound, since a byte-level token holds at least one byte;
 - whitespace: one token per character, except one plain space before a word or punctuation,
   which the pre-tokenizer joins to what follows (a space before a digit is its own piece).
 
-The tests check the bound against hand-made worst cases of each class and that English prose is
-not over-counted by more than half.
+The tests check the bound against hand-made worst cases of each class (tests/services/scorers/
+adversarial/test_length.py); no real tokenizer is available offline to compare with.
 """
 
 from __future__ import annotations
