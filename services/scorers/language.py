@@ -235,7 +235,9 @@ class LanguageScorer(CpuScorer):
     def __call__(self, sample: Sample, params: LanguageScorer.Params) -> Scored:
         target = params.target
         if target is None:
-            in_prompt = [(lang, n) for lang, n in detect_languages(sample.prompt or "").most_common() if lang != UNDETERMINED]
+            prompt_counts = detect_languages(sample.prompt or "")
+            del prompt_counts[UNDETERMINED]
+            in_prompt = prompt_counts.most_common(1)
             if not in_prompt or in_prompt[0][1] < _MIN_PROMPT_WORDS:
                 return Scored.unscorable(
                     f"no target language: set params.target, or send a prompt of {_MIN_PROMPT_WORDS} words or more"
@@ -378,11 +380,18 @@ def _script_of(lang: str) -> str:
 def _prose(text: str) -> str:
     """`text` with everything that is not prose replaced by spaces (module docstring, step 2)."""
     text = _TEMPLATE_TAG.sub("\n", visible(text))  # before fences: an unclosed fence runs past </think>
-    text = _cut_spans(text, _FENCES, _code_prose, to_end_if_open=True)
-    text = _cut_spans(text, [o for o, _ in _DISPLAY_MATHS], _text_parts, to_end_if_open=False, closers=dict(_DISPLAY_MATHS))
-    text = _cut_environments(text)
-    text = _INLINE.sub(lambda m: _code_prose(m.group(1), inline=True) if m.group(1) is not None else _text_parts(m.group(2)), text)
+    for fence in _FENCES:
+        text = _cut_spans(text, fence, fence, _code_prose, to_end_if_open=True)
+    for opener, closer in _DISPLAY_MATHS:
+        text = _cut_spans(text, opener, closer, _text_parts, to_end_if_open=False)
+    text = _INLINE.sub(_inline_prose, _cut_environments(text))
     return _NOISE.sub(" ", text)
+
+
+def _inline_prose(span: re.Match[str]) -> str:
+    """What is kept of inline code (group 1) or inline maths (group 2)."""
+    code, maths = span.groups()
+    return _code_prose(code, inline=True) if code is not None else _text_parts(maths)
 
 
 def _text_parts(maths: str) -> str:
@@ -408,50 +417,55 @@ def _code_prose(code: str, inline: bool = False) -> str:
     lines = [line for line in code.splitlines() if line.strip()]
     if not lines:
         return " "
-    is_code = (lambda line: bool(_CODE_SYNTAX.search(line)) or " " not in line.strip()) if inline else (
-        lambda line: bool(_CODE_SYNTAX.search(line)) or line[:1] in " \t"
-    )
-    if 2 * sum(map(is_code, lines)) < len(lines):
+    if 2 * sum(_is_code_line(line, inline) for line in lines) < len(lines):
         return "\n" + "\n".join(lines) + "\n"
     kept = []
     for line in lines:
         comment = _COMMENT.search(line)
-        code_part = line[: comment.start()] if comment else line
-        kept.append(_LATIN_LETTERS.sub(" ", code_part) + " " + (comment.group(1) or comment.group(2) or "" if comment else ""))
+        if comment is None:
+            kept.append(_LATIN_LETTERS.sub(" ", line))
+        else:
+            text = comment.group(1) or comment.group(2) or ""
+            kept.append(_LATIN_LETTERS.sub(" ", line[: comment.start()]) + " " + text)
     return "\n" + "\n".join(kept) + "\n"
 
 
-def _cut_spans(
-    text: str,
-    openers: tuple[str, ...] | list[str],
-    keep: Callable[[str], str],
-    *,
-    to_end_if_open: bool,
-    closers: dict[str, str] | None = None,
-) -> str:
-    """Replace each span by `keep(content)`, in one linear pass per kind of span."""
-    for opener in openers:
-        closer = closers[opener] if closers else opener
-        pieces, start = [], 0
-        while (i := text.find(opener, start)) != -1:
-            j = text.find(closer, i + len(opener))
-            pieces.append(text[start:i])
-            if j == -1:
-                if to_end_if_open:
-                    pieces.append(keep(text[i + len(opener) :]))
-                    start = len(text)
-                else:
-                    start = i
-                break
-            pieces.append(keep(text[i + len(opener) : j]))
-            start = j + len(closer)
-        pieces.append(text[start:])
-        text = "".join(pieces)
-    return text
+def _is_code_line(line: str, inline: bool) -> bool:
+    """Code punctuation, a trailing `:`, or (inline code) a single token such as `numpy`.
+
+    Indentation is not enough: it is free to add to prose.
+    """
+    return bool(_CODE_SYNTAX.search(line)) or (inline and " " not in line.strip())
+
+
+def _cut_spans(text: str, opener: str, closer: str, keep: Callable[[str], str], *, to_end_if_open: bool) -> str:
+    """Replace each `opener…closer` span by `keep(content)`, in one linear pass.
+
+    An unclosed span runs to the end when `to_end_if_open` (a truncated code fence), else its
+    opener is left alone and the scan stops: no later opener can find a closer either.
+    """
+    pieces, start = [], 0
+    while (i := text.find(opener, start)) != -1:
+        j = text.find(closer, i + len(opener))
+        pieces.append(text[start:i])
+        if j == -1:
+            if to_end_if_open:
+                pieces.append(keep(text[i + len(opener) :]))
+                start = len(text)
+            else:
+                start = i
+            break
+        pieces.append(keep(text[i + len(opener) : j]))
+        start = j + len(closer)
+    pieces.append(text[start:])
+    return "".join(pieces)
 
 
 def _cut_environments(text: str) -> str:
-    """Replace LaTeX maths environments (`\\begin{align*}…\\end{align*}`) by their `\\text{}` parts; unclosed ones stay."""
+    """Replace LaTeX maths environments (`\\begin{align*}…\\end{align*}`) by their `\\text{}` parts.
+
+    Unclosed ones stay.
+    """
     pieces, start, unclosed = [], 0, set()
     for opened in _MATH_ENV.finditer(text):
         name = opened.group(1)
@@ -496,7 +510,10 @@ def _segments(text: str) -> Iterator[tuple[str, int] | tuple[str, list[list[str]
 
 
 def _script_runs(word: str) -> Iterator[tuple[str, str]]:
-    """Split a run of letters where its script changes (`Tеперь`: Latin `T`, Cyrillic `еперь`); marks join their letter."""
+    """Split a run of letters where its script changes (`Tеперь`: Latin `T`, Cyrillic `еперь`).
+
+    Combining marks belong to the letter before them.
+    """
     start, current = 0, None
     for i, char in enumerate(word):
         if unicodedata.category(char).startswith("M"):
