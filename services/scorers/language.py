@@ -88,7 +88,7 @@ _TEMPLATE_TAG = re.compile(r"<\s*/?\s*(?:think|answer)\s*>", re.IGNORECASE)
 # Tokens with no language in them.
 _NOISE = re.compile(
     r"\b(?:https?|ftp)://\S+|\bwww\.\S+"
-    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+    r"|(?<![\w.+-])[\w.+-]++@[\w-]+(?:\.[\w-]+)+"  # starts only where a run starts: linear on long runs
     r"|\\[A-Za-z]+\*?"
     r"|<\s*/?\s*[A-Za-z][\w-]*\s*/?\s*>"
     r"|\d+(?:[.,]\d+)*"

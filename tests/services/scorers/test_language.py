@@ -149,6 +149,21 @@ def test_pathological_delimiters_stay_fast() -> None:
     assert scored.status is Status.OK
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("我们先计算三角形的面积然后检查" * 13_000, id="one-long-cjk-run"),
+        pytest.param("abc" * 60_000, id="one-long-latin-word"),
+        pytest.param("a." * 100_000, id="dotted-run"),
+    ],
+)
+def test_long_runs_stay_linear(text: str) -> None:
+    """A run of 200,000 word characters is scanned once (an e-mail pattern retried at every start took 7 minutes)."""
+    scored = SCORE(Sample(text), LanguageScorer.Params(target="en"))
+    assert scored.status in (Status.OK, Status.UNSCORABLE)
+
+
 def test_model_comes_from_the_wheel_and_nothing_goes_to_the_network(tmp_path: Path) -> None:
     """A fresh interpreter scores while an audit hook records every attempt to reach another host.
 
