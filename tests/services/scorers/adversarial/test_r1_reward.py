@@ -1,7 +1,7 @@
 """The combined R1 reward, math 1 + format 0.2 + language 0.2: no degenerate completion reaches an honest one.
 
-Through the scorer functions with the parameters the R1 recipe uses (docs/scorers.md, "The R1
-reward"): `format` strict, `language` with target `en` and `few_words_value` 0.0. So an honest,
+Through the scorer functions, and once through a real gateway, with the parameters the R1
+recipe uses (docs/scorers.md, "The R1 reward"): `format` strict, `language` with target `en` and `few_words_value` 0.0. So an honest,
 single-language, correct completion with reasoning earns 1.4; a completion with empty (or
 formula-only) reasoning earns at most 1.2, by choice: the language reward pays for reasoning
 written in the target language, and there is none to pay for.
@@ -9,12 +9,16 @@ written in the target language, and there is none to pay for.
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
+from rewardstack.services.gateway.app import create_app
 from rewardstack.services.scorers.format import FormatScorer
 from rewardstack.services.scorers.language import LanguageScorer
 from rewardstack.services.scorers.math import MathScorer
 from rewardstack.services.scorers.types import Sample, Status
+from rewardstack.services.settings import Settings
+from tests.servers import running_server
 
 GOLD = "42"
 PARTS = (
@@ -87,3 +91,22 @@ def test_best_degenerate_is_below_every_honest() -> None:
     best_degenerate = max(r1_reward(p.values[0]) or 0.0 for p in DEGENERATE)
     worst_honest = min(r1_reward(p.values[0]) or 0.0 for p in HONEST)
     assert best_degenerate < worst_honest
+
+
+def test_through_the_gateway() -> None:
+    """The same rule over HTTP: the gateway's weighted sum, its statuses, and the parameters as JSON."""
+    cases = [p.values[0] for p in HONEST] + [p.values[0] for p in DEGENERATE]
+    body = {
+        "items": [{"id": str(i), "completion": c, "reference": GOLD} for i, c in enumerate(cases)],
+        "scorers": {
+            "math": {"weight": 1.0},
+            "format": {"weight": 0.2},
+            "language": {"weight": 0.2, "params": {"target": "en", "few_words_value": 0.0}},
+        },
+    }
+    settings = Settings(scorer_workers=1, enabled_scorers="math,format,language")
+    with running_server(create_app(settings)) as url:
+        results = httpx.post(url + "/v1/score", json=body, timeout=120).json()["results"]
+    rewards = [r["reward"] for r in results]
+    assert rewards == pytest.approx([r1_reward(c) for c in cases])
+    assert max(rewards[len(HONEST) :]) < min(rewards[: len(HONEST)]) == pytest.approx(MAXIMUM)
