@@ -1,7 +1,9 @@
 r"""The `format` scorer: does the completion follow the R1 template?
 
 The template is one `<think>…</think>` block followed by one `<answer>…</answer>` block and
-nothing else (whitespace around the blocks is allowed). Chat templates such as DeepSeek-R1's and
+nothing else (spacing around the blocks is allowed). What shows nothing is not content and not
+spacing (`invisible.py`): an answer of zero-width spaces or Hangul fillers is empty, a control
+character after `</answer>` is text, and a tag split by an invisible character is malformed. Chat templates such as DeepSeek-R1's and
 Qwen3's end the prompt with `<think>`, so the completion starts inside the think block; the
 `think_prefilled` parameter says so, or is detected from the prompt.
 

@@ -48,10 +48,11 @@ class LengthScorer(CpuScorer):
     Scale, `overlong`: 0.0 at or below `max_length - cache_length`, falling linearly to -1.0 at
     `max_length`, -1.0 beyond; never positive, always scorable. `cosine`: a correct completion
     earns from `max_value_correct` (length 0) down to `min_value_correct` (length `max_length` or
-    more); a wrong one from `min_value_wrong` (length 0) up to `max_value_wrong`. Correctness comes
+    more); a wrong one from `min_value_wrong` (length 0) up to `max_value_wrong`, measured without
+    its padding (whitespace runs, invisible characters, repeated characters). Correctness comes
     from `metadata.correct` (bool, or 0/1) of the item, else `params.correct`; with neither the
     item is `unscorable`. Also `unscorable`: a `metadata.completion_tokens` that is not a
-    non-negative integer.
+    non-negative integer. Without that count, tokens are an upper-bound estimate.
 
     >>> score = LengthScorer()
     >>> score(Sample("x" * 90), LengthScorer.Params(unit="chars", max_length=100, cache_length=20)).value
