@@ -65,8 +65,8 @@ DEGENERATE = [
     pytest.param("<think>Okay, so I need to find the total number of chairs in the whole hall here.</think>"
                  "<answer>Nous multiplions six par sept, donc la réponse est 42</answer>", 1.35,
                  id="reasoning-moved-into-answer"),
-    pytest.param("<think>Six rows of seven chairs make 42 chairs.</think><answer>\u200b</answer>\n42", 1.0,
-                 id="invisible-answer-then-number"),
+    pytest.param("<think>Six rows of seven chairs make 42 chairs.</think><answer>\u200b</answer>\n42", 1.2,
+                 id="invisible-answer-then-number"),  # format 0 whatever math makes of it
     pytest.param("<think>Six rows of seven chairs make 42 chairs.</think><answer>42</answer>\x1c", 1.2,
                  id="control-character-after-answer"),
     pytest.param("<think>Six rows of seven chairs make 6 * 7 chairs in total, so the hall holds them all.</think>"
