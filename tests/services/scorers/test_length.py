@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import math
 import pickle
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 
 import rewardstack.services.scorers.length as length_module
 from rewardstack.services.scorers.length import LengthScorer
+from rewardstack.services.scorers.token_estimate import estimate_tokens
 from rewardstack.services.scorers.types import Sample, Status
 
 SCORE = LengthScorer()
@@ -208,3 +210,14 @@ def test_in_range_for_any_text(text: str, correct: bool | None, max_length: int,
         assert low - 1e-12 <= scored.value <= high + 1e-12
     else:
         assert -1.0 <= scored.value <= 0.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=300))
+def test_estimate_bounds_every_piece(text: str) -> None:
+    """At least one token per digit, per character of an unspaced script, per whitespace-separated piece."""
+    digits = sum(char.isdigit() for char in text)
+    unspaced = sum(
+        unicodedata.name(char, "").startswith(("CJK", "HIRAGANA", "KATAKANA", "HANGUL SYLLABLE", "THAI")) for char in text
+    )
+    assert estimate_tokens(text) >= max(digits + unspaced, len(text.split()))
