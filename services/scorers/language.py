@@ -10,7 +10,8 @@ the recipe is ours:
    maths environments, `\commands`) except the text inside `\text{}`, `\mbox{}` and their kin;
    code, except its comments and its words in scripts other than Latin (identifiers and keywords
    are Latin; a fenced block most of whose lines have no code syntax is prose, and is judged);
-   URLs, e-mail addresses, numbers, XML-like tags; invisible characters;
+   URLs, e-mail addresses, numbers, markup tags; invisible characters (fullwidth and
+   mathematical letters are NFKC-normalised to the letters they draw);
 3. cut the rest into words: every CJK ideograph or kana is one word (CJK has no spaces), other
    words are runs of letters and combining marks of one script (a word mixing Latin and Cyrillic
    letters is two words); one-letter words (`x`, `a`; Hangul syllables excepted) and function
@@ -85,12 +86,17 @@ _DISPLAY_MATHS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"))
 # `[^$\n]*` stop at the next delimiter, so no input makes them backtrack quadratically.
 _INLINE = re.compile(r"`([^`\n]*)`|\$([^$\n]*)\$")
 _TEMPLATE_TAG = re.compile(r"<\s*/?\s*(?:think|answer)\s*>", re.IGNORECASE)
+# Markup tags that carry no language; any other `<word>` is judged (`<Wir> <rechnen>` is German).
+_MARKUP_TAGS = (
+    "a|b|i|u|s|p|br|hr|em|strong|sup|sub|code|pre|div|span|li|ul|ol|table|tr|td|th|h[1-6]|img|blockquote|small"
+    "|del|ins|mark|details|summary|step|reasoning|solution|final_answer|br/"
+)
 # Tokens with no language in them.
 _NOISE = re.compile(
     r"\b(?:https?|ftp)://\S+|\bwww\.\S+"
     r"|(?<![\w.+-])[\w.+-]++@[\w-]+(?:\.[\w-]+)+"  # starts only where a run starts: linear on long runs
     r"|\\[A-Za-z]+\*?"
-    r"|<\s*/?\s*[A-Za-z][\w-]*\s*/?\s*>"
+    rf"|<\s*/?\s*(?:{_MARKUP_TAGS})\b[^<>\n]*>"
     r"|\d+(?:[.,]\d+)*"
 )
 # LaTeX commands whose argument is prose, inside maths too: `$\text{nous calculons}$` is French.
@@ -379,7 +385,8 @@ def _script_of(lang: str) -> str:
 
 def _prose(text: str) -> str:
     """`text` with everything that is not prose replaced by spaces (module docstring, step 2)."""
-    text = _TEMPLATE_TAG.sub("\n", visible(text))  # before fences: an unclosed fence runs past </think>
+    # NFKC: fullwidth and mathematical letters (`Ｗｉｒ`, `𝐖𝐢𝐫`) become the letters they draw.
+    text = _TEMPLATE_TAG.sub("\n", unicodedata.normalize("NFKC", visible(text)))  # before fences: see _cut_spans
     for fence in _FENCES:
         text = _cut_spans(text, fence, fence, _code_prose, to_end_if_open=True)
     for opener, closer in _DISPLAY_MATHS:

@@ -52,6 +52,9 @@ ATTACKS = [
                  id="homoglyphs-throughout"),
     pytest.param(_think("Wir\u200b rechnen\u200b jetzt\u200b die\u200b Summe\u200b und\u200b prüfen\u200b das."), 0.7,
                  id="zero-width-spaces-in-foreign"),
+    pytest.param(_think("Ｗｉｒ ｒｅｃｈｎｅｎ ｊｅｔｚｔ ｄｉｅ Ｓｕｍｍｅ ｕｎｄ ｐｒüｆｅｎ ｄａｓ．"), 0.75, id="fullwidth-letters"),
+    pytest.param(_think("𝐖𝐢𝐫 𝐫𝐞𝐜𝐡𝐧𝐞𝐧 𝐣𝐞𝐭𝐳𝐭 𝐝𝐢𝐞 𝐒𝐮𝐦𝐦𝐞 𝐮𝐧𝐝 𝐩𝐫ü𝐟𝐞𝐧."), 0.75, id="mathematical-bold-letters"),
+    pytest.param(_think("<Wir> <rechnen> <jetzt> <die> <Summe> <und> <prüfen>"), 0.75, id="words-as-tags"),
     pytest.param("<think>Nous calculons la somme des deux nombres, puis nous vérifions le résultat encore.</think>", 0.0,
                  id="all-french"),
 ]
@@ -76,6 +79,7 @@ HONEST = [
                  id="english-code"),
     pytest.param(_think("So the cost is $12 \\text{ dollars}$ per day, and $84 \\text{ dollars}$ in total."), id="units-in-text"),
     pytest.param(_think("The rooms cost 3 dollars. The week has 7 days. So it costs 21 dollars."), id="short-sentences"),
+    pytest.param(_think("<b>Note</b> that the sum<sup>2</sup> is fine,<br>so we keep it."), id="markup-tags"),
 ]
 
 
