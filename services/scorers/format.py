@@ -1,7 +1,9 @@
 r"""The `format` scorer: does the completion follow the R1 template?
 
 The template is one `<think>…</think>` block followed by one `<answer>…</answer>` block and
-nothing else (whitespace around the blocks is allowed). Chat templates such as DeepSeek-R1's and
+nothing else (spacing around the blocks is allowed). What shows nothing is not content and not
+spacing (`invisible.py`): an answer of zero-width spaces or Hangul fillers is empty, a control
+character after `</answer>` is text, and a tag split by an invisible character is malformed. Chat templates such as DeepSeek-R1's and
 Qwen3's end the prompt with `<think>`, so the completion starts inside the think block; the
 `think_prefilled` parameter says so, or is detected from the prompt.
 
@@ -20,15 +22,22 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+import regex
 from pydantic import Field
 
+from rewardstack.services.scorers.invisible import INVISIBLE_CLASS, is_blank, is_layout_space
 from rewardstack.services.scorers.types import CpuScorer, Params, Sample, Scored
 
 __all__ = ["FormatScorer"]
 
-# Anything that looks like one of the four tags, also misspelt (`</Answer >`), so that a malformed
-# tag is seen and fails the template instead of passing as plain text.
-_TAG_LIKE = re.compile(r"<\s*(/?)\s*(think|answer)\s*>", re.IGNORECASE)
+# Anything that looks like one of the four tags, also misspelt (`</Answer >`) or split by invisible
+# characters (`</ans\u200bwer>`), so that a malformed tag is seen and fails the template instead
+# of passing as plain text (that another scorer may read as a tag, or not).
+_GAP = rf"(?:\s|{INVISIBLE_CLASS})*"
+_TAG_LIKE = regex.compile(
+    rf"<{_GAP}(/?){_GAP}(" + "|".join(f"{_GAP}".join(name) for name in ("think", "answer")) + rf"){_GAP}>",
+    regex.IGNORECASE | regex.V1,
+)
 _CANONICAL = ("<think>", "</think>", "<answer>", "</answer>")
 _PREFILLED_PROMPT = re.compile(r"<think>\s*\Z")
 
@@ -52,7 +61,7 @@ class FormatScorer(CpuScorer):
     """
 
     name = "format"
-    version = 1
+    version = 2
 
     class Params(Params):
         mode: Literal["strict", "tag_count"] = Field(
@@ -95,16 +104,16 @@ def _template_fault(text: str, prefilled: bool, allow_empty_think: bool) -> str 
         think_open, think_close, answer_open, answer_close = None, *tags
     else:
         think_open, think_close, answer_open, answer_close = tags
-        if text[: think_open.start()].strip():
+        if not is_layout_space(text[: think_open.start()]):
             return "text before <think>"
     think_start = think_open.end() if think_open else 0
-    if not allow_empty_think and not text[think_start : think_close.start()].strip():
+    if not allow_empty_think and is_blank(text[think_start : think_close.start()]):
         return "empty think block"
-    if text[think_close.end() : answer_open.start()].strip():
+    if not is_layout_space(text[think_close.end() : answer_open.start()]):
         return "text between </think> and <answer>"
-    if not text[answer_open.end() : answer_close.start()].strip():
+    if is_blank(text[answer_open.end() : answer_close.start()]):
         return "empty answer"
-    if text[answer_close.end() :].strip():
+    if not is_layout_space(text[answer_close.end() :]):
         return "text after </answer>"
     return None
 

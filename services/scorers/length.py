@@ -12,9 +12,16 @@ itself, and rewards 1.0 when the gold cannot be parsed, we take correctness from
 refuse to guess: no correctness signal makes the item `unscorable`.
 
 Length is measured in characters, or in tokens: the caller's exact count when the item carries
-`metadata.completion_tokens` (the trainer knows it), else an estimate of one token per four bytes
-of UTF-8, which is close for English prose and for Chinese with Llama-3- or Qwen-style
-tokenizers, and low for LaTeX-dense text and code.
+`metadata.completion_tokens` (the trainer knows it), else an upper bound from
+`token_estimate.estimate_tokens` (one token per digit, per character of an unspaced script, per
+whitespace character; see that module), so a policy cannot fit more real tokens under the limit
+than the estimate admits.
+
+Padding cannot buy a wrong answer a milder cosine penalty: the cosine rewards a wrong completion
+more the longer it is (it "kept thinking"), so for a wrong one the length is the smaller of the
+length and the length of its content (invisible characters dropped, each whitespace run one space,
+a character repeated four or more times once). A correct completion is measured in full: padding
+only costs it. Loops of words are the `repetition` scorer's job.
 """
 
 from __future__ import annotations
@@ -22,13 +29,17 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+import regex
 from pydantic import Field, model_validator
 
+from rewardstack.services.scorers.invisible import visible
+from rewardstack.services.scorers.token_estimate import estimate_tokens
 from rewardstack.services.scorers.types import CpuScorer, Params, Sample, Scored
 
 __all__ = ["LengthScorer"]
 
-_BYTES_PER_TOKEN = 4
+_SPACE_RUN = regex.compile(r"\s+", regex.V1)
+_CHARACTER_RUN = regex.compile(r"(.)\1{3,}", regex.V1 | regex.DOTALL)
 
 
 class LengthScorer(CpuScorer):
@@ -37,10 +48,11 @@ class LengthScorer(CpuScorer):
     Scale, `overlong`: 0.0 at or below `max_length - cache_length`, falling linearly to -1.0 at
     `max_length`, -1.0 beyond; never positive, always scorable. `cosine`: a correct completion
     earns from `max_value_correct` (length 0) down to `min_value_correct` (length `max_length` or
-    more); a wrong one from `min_value_wrong` (length 0) up to `max_value_wrong`. Correctness comes
+    more); a wrong one from `min_value_wrong` (length 0) up to `max_value_wrong`, measured without
+    its padding (whitespace runs, invisible characters, repeated characters). Correctness comes
     from `metadata.correct` (bool, or 0/1) of the item, else `params.correct`; with neither the
     item is `unscorable`. Also `unscorable`: a `metadata.completion_tokens` that is not a
-    non-negative integer.
+    non-negative integer. Without that count, tokens are an upper-bound estimate.
 
     >>> score = LengthScorer()
     >>> score(Sample("x" * 90), LengthScorer.Params(unit="chars", max_length=100, cache_length=20)).value
@@ -53,7 +65,7 @@ class LengthScorer(CpuScorer):
     """
 
     name = "length"
-    version = 1
+    version = 2
 
     class Params(Params):
         mode: Literal["overlong", "cosine"] = Field(
@@ -63,7 +75,8 @@ class LengthScorer(CpuScorer):
         unit: Literal["tokens", "chars"] = Field(
             default="tokens",
             description=(
-                "`tokens`: metadata.completion_tokens when given, else ceil(UTF-8 bytes / 4); "
+                "`tokens`: metadata.completion_tokens when given, else an upper-bound estimate (one token per digit, "
+                "per character of an unspaced script, per whitespace character, ceil(bytes / 3) per word); "
                 "`chars`: Unicode code points of the completion."
             ),
         )
@@ -119,20 +132,31 @@ class LengthScorer(CpuScorer):
         correct = _correctness(sample.metadata.get("correct"), params.correct)
         if isinstance(correct, str):
             return Scored.unscorable(correct)
-        verdict = "correct" if correct else "wrong"
-        return Scored.ok(_cosine(length, correct, params), f"length {length} {params.unit}, {verdict}")
+        if correct:
+            return Scored.ok(_cosine(length, True, params), f"length {length} {params.unit}, correct")
+        content = _measure(_unpadded(sample.completion), params.unit)
+        detail = f"length {length} {params.unit}, wrong" + (f", {content} without padding" if content < length else "")
+        return Scored.ok(_cosine(min(length, content), False, params), detail)
 
 
 def _length(sample: Sample, unit: str) -> int | str:
     """The completion's length in `unit`, or why it cannot be measured."""
-    if unit == "chars":
-        return len(sample.completion)
     given: Any = sample.metadata.get("completion_tokens")
-    if given is None:
-        return math.ceil(len(sample.completion.encode("utf-8", "surrogatepass")) / _BYTES_PER_TOKEN)
+    if unit == "chars" or given is None:
+        return _measure(sample.completion, unit)
     if isinstance(given, bool) or not isinstance(given, int) or given < 0:
         return f"metadata.completion_tokens must be a non-negative integer, got {given!r}"
     return given
+
+
+def _measure(text: str, unit: str) -> int:
+    """Code points, or the upper-bound token estimate."""
+    return len(text) if unit == "chars" else estimate_tokens(text)
+
+
+def _unpadded(text: str) -> str:
+    """The completion's content: invisible characters dropped, whitespace runs one space, long character runs one."""
+    return _CHARACTER_RUN.sub(r"\1", _SPACE_RUN.sub(" ", visible(text))).strip()
 
 
 def _correctness(given: Any, fallback: bool | None) -> bool | str:

@@ -54,19 +54,20 @@ JA = "<think>まず、三角形の面積を求めます。底辺は5、高さは
                      1.0, 1.0, id="russian"),
         pytest.param("<think>Zuerst berechnen wir die Fläche des Dreiecks. Die Grundseite ist 5.</think>", "de",
                      1.0, 1.0, id="german"),
-        pytest.param("<think>If $n \\equiv 2 \\pmod 7$, then $n^2 \\equiv 4$.</think>", "en", 1.0, 1.0,
-                     id="too-few-words-to-tell-in-target-script"),
-        pytest.param("<think>If $n \\equiv 2 \\pmod 7$, then $n^2 \\equiv 4$.</think>", "zh", 0.0, 0.0,
+        pytest.param("<think>If $n$ is even, then its square is even as well.</think>", "zh", 0.0, 0.0,
                      id="latin-words-never-chinese"),
+        pytest.param("<think>Cost per day per room. So 3 times 4 is 12</think>", "en", 1.0, 1.0,
+                     id="short-text-judged-as-one-piece"),
         pytest.param("<think>We print it:\n```python\nprint('bonjour tout le monde, comment allez-vous')\n```\n"
                      "That prints the greeting.</think>", "en", 1.0, 1.0, id="code-fence-stripped"),
-        pytest.param("<think>We print it:\n```python\nprint('bonjour tout le monde, comment allez-vous')",
-                     "en", 1.0, 1.0, id="unclosed-code-fence-runs-to-end"),
+        pytest.param("<think>We print it now, and then we look at what it prints:\n```python\n"
+                     "print('bonjour tout le monde, comment allez-vous')", "en", 1.0, 1.0,
+                     id="unclosed-code-fence-runs-to-end"),
         pytest.param("<think>The theorem is at https://fr.wikipedia.org/wiki/Théorème_de_Pythagore ok "
                      "and we apply it to the triangle here.</think>", "en", 1.0, 1.0, id="url-stripped"),
         pytest.param("<think>I reason in English here, with enough words.</think><answer>答案是七点五</answer>",
-                     "en", 1.0, 1.0, id="answer-outside-think-ignored"),
-        pytest.param("I reason in English here, with enough words.</think><answer>答案是七点五</answer>",
+                     "en", 0.5, 0.6, id="answer-is-judged-too"),
+        pytest.param("I reason in English here, with enough words.</think><answer>The answer is 7.5</answer>",
                      "en", 1.0, 1.0, id="prefilled-think"),
         pytest.param("I reason in English here, with enough words, then I get cut off", "en", 1.0, 1.0,
                      id="no-think-tags-whole-completion"),
@@ -78,12 +79,6 @@ def test_share(completion: str, target: str, low: float, high: float) -> None:
     assert low <= scored.value <= high, scored.detail
 
 
-def test_scope_completion_counts_the_answer_too() -> None:
-    sample = Sample("<think>I reason in English here, with enough words.</think><answer>答案是七点五</answer>")
-    scored = SCORE(sample, LanguageScorer.Params(target="en", scope="completion"))
-    assert 0.4 < scored.value < 0.7, scored.detail
-
-
 @pytest.mark.parametrize(
     "completion",
     [
@@ -91,14 +86,17 @@ def test_scope_completion_counts_the_answer_too() -> None:
         pytest.param("<think></think><answer>4</answer>", id="empty-think"),
         pytest.param("<think>$2+2=4$, 4 * 5 = 20, \\[x^2\\]</think>", id="maths-only"),
         pytest.param("<think>```\nfor i in range(3): print(i)\n```</think>", id="code-only"),
+        pytest.param("<think>Hmm. Wait. 6 * 7 = 42. Yes.</think>", id="short-plain-english"),
+        pytest.param("<think>If $n \\equiv 2 \\pmod 7$, then $n^2 \\equiv 4$.</think>", id="two-words-between-formulas"),
     ],
 )
-def test_nothing_to_classify(completion: str) -> None:
+def test_too_short_to_judge(completion: str) -> None:
+    """Fewer than 5 words, none placed: an honest unscorable (or the value the caller chose), never 0 or 1 by accident."""
     scored = SCORE(Sample(completion), LanguageScorer.Params(target="en"))
     assert scored.status is Status.UNSCORABLE
     assert scored.value is None
-    assert "no classifiable words" in scored.detail
-    given = SCORE(Sample(completion), LanguageScorer.Params(target="en", no_words_value=0.5))
+    assert "too few words" in scored.detail
+    given = SCORE(Sample(completion), LanguageScorer.Params(target="en", few_words_value=0.5))
     assert (given.status, given.value) == (Status.OK, 0.5)
 
 
@@ -151,6 +149,21 @@ def test_pathological_delimiters_stay_fast() -> None:
     assert scored.status is Status.OK
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("我们先计算三角形的面积然后检查" * 13_000, id="one-long-cjk-run"),
+        pytest.param("abc" * 60_000, id="one-long-latin-word"),
+        pytest.param("a." * 100_000, id="dotted-run"),
+    ],
+)
+def test_long_runs_stay_linear(text: str) -> None:
+    """A run of 200,000 word characters is scanned once (an e-mail pattern retried at every start took 7 minutes)."""
+    scored = SCORE(Sample(text), LanguageScorer.Params(target="en"))
+    assert scored.status in (Status.OK, Status.UNSCORABLE)
+
+
 def test_model_comes_from_the_wheel_and_nothing_goes_to_the_network(tmp_path: Path) -> None:
     """A fresh interpreter scores while an audit hook records every attempt to reach another host.
 
@@ -190,9 +203,9 @@ def test_english_reference_solutions_are_english(name: str, field: str) -> None:
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     scored = [SCORE(Sample(row[field]), LanguageScorer.Params(target="en")) for row in rows]
     values = [s.value for s in scored if s.status is Status.OK]
-    assert len(values) >= 0.98 * len(rows)  # the rest are pure formulas: unscorable
+    assert len(values) >= 0.94 * len(rows)  # the rest are (nearly) pure formulas: too few words to judge
     assert sum(v == 1.0 for v in values) >= 0.99 * len(values)
-    assert min(values) >= 0.8
+    assert sum(v < 0.8 for v in values) <= 0.005 * len(values)
 
 
 def test_every_param_is_documented() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import math
 import pickle
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 
 import rewardstack.services.scorers.length as length_module
 from rewardstack.services.scorers.length import LengthScorer
+from rewardstack.services.scorers.token_estimate import estimate_tokens
 from rewardstack.services.scorers.types import Sample, Status
 
 SCORE = LengthScorer()
@@ -61,6 +63,11 @@ def test_default_cache_is_a_fifth_of_max_length() -> None:
     assert SCORE(Sample("x" * 900), params).value == pytest.approx(-0.5)
 
 
+def _text(length: int) -> str:
+    """Text of `length` characters with no padding in it (a wrong answer's padding does not count)."""
+    return ("abc" * (length // 3 + 1))[:length]
+
+
 def _open_r1_cosine(length: int, correct: bool, max_len: int) -> float:
     """open-r1 `get_cosine_scaled_reward` with its defaults, for one completion: the reference."""
     cosine = math.cos(length / max_len * math.pi)
@@ -71,7 +78,7 @@ def _open_r1_cosine(length: int, correct: bool, max_len: int) -> float:
 @pytest.mark.parametrize("correct", [True, False], ids=["correct", "wrong"])
 @pytest.mark.parametrize("length", [0, 1, 25, 50, 99, 100])
 def test_cosine_equals_open_r1_up_to_max_length(length: int, correct: bool) -> None:
-    sample = Sample("x" * length, metadata={"correct": correct})
+    sample = Sample(_text(length), metadata={"correct": correct})
     assert SCORE(sample, COSINE).value == pytest.approx(_open_r1_cosine(length, correct, 100))
 
 
@@ -81,7 +88,7 @@ def test_cosine_equals_open_r1_up_to_max_length(length: int, correct: bool) -> N
 def test_cosine_is_clamped_past_max_length(correct: bool, value: float) -> None:
     """The deliberate difference: open-r1's cosine swings back up past max_len; ours stays at the far end."""
     assert _open_r1_cosine(200, correct, 100) == pytest.approx(1.0 if correct else -1.0)
-    assert SCORE(Sample("x" * 200, metadata={"correct": correct}), COSINE).value == pytest.approx(value)
+    assert SCORE(Sample(_text(200), metadata={"correct": correct}), COSINE).value == pytest.approx(value)
 
 
 @pytest.mark.parametrize(
@@ -119,10 +126,12 @@ def test_no_correctness_is_unscorable(metadata: dict[str, Any], detail: str) -> 
 @pytest.mark.parametrize(
     ("completion", "metadata", "tokens"),
     [
-        pytest.param("abcd" * 10, {}, 40 // 4, id="ascii-four-bytes-a-token"),
-        pytest.param("abcde", {}, 2, id="rounds-up"),
+        pytest.param("the base is", {}, 1 + 2 + 1, id="words-ceil-bytes-over-three-space-joined"),
+        pytest.param("abcde", {}, 2, id="word-three-bytes-a-token-rounded-up"),
         pytest.param("", {}, 0, id="empty"),
-        pytest.param("计算面积", {}, 3, id="cjk-three-bytes-a-char"),
+        pytest.param("计算面积", {}, 4, id="cjk-one-token-a-char"),
+        pytest.param("x = 12345", {}, 1 + 1 + 1 + 5, id="digits-one-each-space-before-digit-counts"),
+        pytest.param("a\n\n\n", {}, 4, id="newlines-one-each"),
         pytest.param("short", {"completion_tokens": 95}, 95, id="exact-count-from-metadata"),
     ],
 )
@@ -201,3 +210,14 @@ def test_in_range_for_any_text(text: str, correct: bool | None, max_length: int,
         assert low - 1e-12 <= scored.value <= high + 1e-12
     else:
         assert -1.0 <= scored.value <= 0.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=300))
+def test_estimate_bounds_every_piece(text: str) -> None:
+    """At least one token per digit, per character of an unspaced script, per whitespace-separated piece."""
+    digits = sum(char.isdigit() for char in text)
+    unspaced = sum(
+        unicodedata.name(char, "").startswith(("CJK", "HIRAGANA", "KATAKANA", "HANGUL SYLLABLE", "THAI")) for char in text
+    )
+    assert estimate_tokens(text) >= max(digits + unspaced, len(text.split()))
