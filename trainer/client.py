@@ -128,15 +128,8 @@ def normalize_scorers(scorers: ScorerSpec) -> dict[str, ScorerRequest]:
         return parse_scorer_spec(scorers)
     if not isinstance(scorers, Mapping):
         return {name: ScorerRequest() for name in scorers}
-    out = {}
-    for name, spec in scorers.items():
-        if isinstance(spec, ScorerRequest):
-            out[name] = spec
-        elif isinstance(spec, (int, float)):
-            out[name] = ScorerRequest(weight=float(spec))
-        else:
-            out[name] = ScorerRequest.model_validate(spec)
-    return out
+    # The same model as the REST API: the `{"math": 1.0}` shorthand is accepted, `True` or "1" as a weight refused.
+    return {name: spec if isinstance(spec, ScorerRequest) else ScorerRequest.model_validate(spec) for name, spec in scorers.items()}
 
 
 def _retry_after_s(response: httpx.Response) -> float | None:
