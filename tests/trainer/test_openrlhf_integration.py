@@ -27,8 +27,9 @@ agent = pytest.importorskip("openrlhf.utils.agent", reason="OpenRLHF is not inst
 
 SCORERS = "math:1,format:0.2"
 FEW_SHOT = [
-    {"role": "user", "content": "What is 20+22? Reply with \\boxed{}."},
-    {"role": "assistant", "content": "20+22 = \\boxed{42}"},
+    # the few-shot answer equals the gold: a prompt left in the scored text would earn `math` 1.0
+    {"role": "user", "content": "What is 20+21? Reply with \\boxed{}."},
+    {"role": "assistant", "content": "20+21 = \\boxed{41}"},
     {"role": "user", "content": "What is 6*7 - 1?"},
 ]
 RESPONSES = {
@@ -102,7 +103,7 @@ def test_openrlhf_0_11_http_rewards_equal_v1_score(rules_gateway_url: str, famil
     if case == "honest":
         assert reward == pytest.approx(1.2)  # math and format both earned: nothing of the template left in the text
     if case == "no-answer":
-        assert components["math"] == 0.0  # the few-shot \boxed{42} in the prompt is not graded
+        assert components["math"] == 0.0  # the few-shot \boxed{41} in the prompt is not graded
 
 
 @pytest.mark.parametrize("family", ["qwen2", "llama3"])
