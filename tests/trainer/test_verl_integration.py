@@ -8,7 +8,6 @@ right-padded responses, one attention mask). Every reward must equal `/v1/score`
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +62,7 @@ def data_proto(tokenizer: Any, samples: list[tuple[str, str]]) -> DataProto:
     pad = tokenizer.pad_token_id
     prompts = torch.tensor([[pad] * (p_len - len(p)) + p for p in prompt_rows])
     responses = torch.tensor([r + [pad] * (r_len - len(r)) for r in response_rows])
-    mask = torch.tensor([[0] * (p_len - len(p)) + [1] * len(p) + [1] * len(r) + [0] * (r_len - len(r)) for p, r in zip(prompt_rows, response_rows)])
+    mask = torch.tensor([[0] * (p_len - len(p)) + [1] * len(p) + [1] * len(r) + [0] * (r_len - len(r)) for p, r in zip(prompt_rows, response_rows, strict=True)])
     return DataProto.from_dict(
         tensors={"prompts": prompts, "responses": responses, "input_ids": torch.cat([prompts, responses], 1), "attention_mask": mask},
         non_tensors={
