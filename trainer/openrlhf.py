@@ -21,7 +21,6 @@ so both ways give the same reward for the same sample.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 from collections.abc import Sequence
@@ -37,10 +36,19 @@ __all__ = ["reward_func"]
 DEFAULT_SCORERS = "math"
 
 
-@functools.lru_cache(maxsize=8)
+# One client (one connection pool) per configuration for the life of the reward worker. A plain dict,
+# not functools.lru_cache: OpenRLHF 0.6-0.9 ship `reward_func` to Ray workers with cloudpickle, which
+# copies this file's globals by value (the file is loaded under the name "reward_func", which the
+# workers cannot import), and a cache wrapper can only be pickled by reference. Clients pickle
+# without their sockets.
+_CLIENTS: dict[tuple[tuple[str, ...], OnUnscored], RewardClient] = {}
+
+
 def _client(urls: tuple[str, ...], on_unscored: OnUnscored) -> RewardClient:
-    # One connection pool per configuration for the life of the reward worker (a Ray task or a thread).
-    return RewardClient(list(urls), on_unscored=on_unscored)
+    key = (urls, on_unscored)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = RewardClient(list(urls), on_unscored=on_unscored)
+    return _CLIENTS[key]
 
 
 def _settings() -> tuple[tuple[str, ...], str, float | None, tuple[str, ...]]:

@@ -2,12 +2,14 @@
 
 Per sample (verl's `naive` reward manager), verl >= 0.8 (the `reward.` config group):
 
-    reward.custom_reward_function.path=$(python -c "import rewardstack.verl as m; print(m.__file__)")
+    reward.custom_reward_function.path=pkg://rewardstack.verl
     reward.custom_reward_function.name=compute_score
     +reward.custom_reward_function.reward_kwargs.url=http://127.0.0.1:8000
     '+reward.custom_reward_function.reward_kwargs.scorers={math:1,format:0.2}'
 
-verl <= 0.7 has the same keys without the `reward.` prefix (`custom_reward_function.path=...`).
+verl <= 0.7 has the same keys without the `reward.` prefix (`custom_reward_function.path=...`);
+before 0.7, which added `pkg://`, the path is the file's:
+`$(python -c "import rewardstack.verl as m; print(m.__file__)")`.
 The scorers are a Hydra dict (quoted for the shell, whose brace expansion would split it) or a
 quoted string `'...scorers="math:1,format:0.2"'`; unquoted, Hydra reads `math:1,format:0.2` as a
 list and stops with "Ambiguous value".
@@ -28,7 +30,6 @@ default: a run should stop on broken gold or a dead sandbox, not learn from a ma
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -43,10 +44,17 @@ __all__ = ["compute_score", "compute_score_batch"]
 DEFAULT_SCORERS = "math"
 
 
-@functools.lru_cache(maxsize=8)
+# One client (one connection pool) per configuration, for the life of the reward worker. A plain dict,
+# not functools.lru_cache: loaded from a file path, this module is not importable by name in Ray
+# workers, so cloudpickle copies its globals by value, and a cache wrapper pickles only by reference.
+_CLIENTS: dict[tuple[tuple[str, ...], OnUnscored], RewardClient] = {}
+
+
 def _client(urls: tuple[str, ...], on_unscored: OnUnscored) -> RewardClient:
-    # One client (one connection pool) per configuration, for the life of the reward worker.
-    return RewardClient(list(urls), on_unscored=on_unscored)
+    key = (urls, on_unscored)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = RewardClient(list(urls), on_unscored=on_unscored)
+    return _CLIENTS[key]
 
 
 def _urls(url: str | Sequence[str] | None) -> tuple[str, ...]:

@@ -12,6 +12,10 @@ the same tokenizers and posted as their `remote_rm_fn` posts them. Every reward 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -167,3 +171,27 @@ def test_query_only_payloads_of_openrlhf_before_0_6(rules_gateway_url: str, fami
         with RewardClient(rules_gateway_url) as client:
             expected.append(client.score([{"prompt": prompt, "completion": response}], "format").results[0].reward)
     assert data["rewards"] == expected
+
+
+SHIPPED_CHECK = """
+import pickle, sys
+reward_func = pickle.loads(sys.stdin.buffer.read())
+out = reward_func([sys.argv[1] + sys.argv[2] + "<|im_end|>"], [sys.argv[1]], ["41"])
+print(out["rewards"].tolist()[0])
+"""
+
+
+def test_the_reward_function_file_survives_rays_cloudpickle(rules_gateway_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenRLHF 0.6-0.9 load the file as module `reward_func` and ship the function to Ray workers by value."""
+    cloudpickle = pytest.importorskip("ray.cloudpickle")
+    spec = importlib.util.spec_from_file_location("reward_func", rewardstack.openrlhf.__file__)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    payload = cloudpickle.dumps(module.reward_func)
+    env = {**os.environ, "REWARDSTACK_URL": rules_gateway_url, "REWARDSTACK_SCORERS": SCORERS}
+    prompt = "<|im_start|>user\nWhat is 6*7 - 1?<|im_end|>\n<|im_start|>assistant\n"
+    done = subprocess.run([sys.executable, "-c", SHIPPED_CHECK, prompt, RESPONSES["honest"]], input=payload, env=env,
+                          capture_output=True, timeout=120)  # a fresh process: no module named reward_func there
+    assert done.returncode == 0, done.stderr.decode()
+    assert float(done.stdout) == pytest.approx(expected_rewards(rules_gateway_url, prompt, RESPONSES["honest"])[0])

@@ -11,6 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from fastapi import FastAPI
@@ -42,7 +46,7 @@ SAMPLES = [  # (response, gold)
 def documented_overrides(url: str) -> list[str]:
     """The overrides docs/trainer.md gives for verl >= 0.8, with the path and URL filled in."""
     return [
-        f"reward.custom_reward_function.path={rewardstack.verl.__file__}",
+        "reward.custom_reward_function.path=pkg://rewardstack.verl",
         "reward.custom_reward_function.name=compute_score",
         f"+reward.custom_reward_function.reward_kwargs.url={url}",
         "+reward.custom_reward_function.reward_kwargs.scorers={math:1,format:0.2}",
@@ -88,7 +92,7 @@ def last_valid(reward_tensor: Any, data: DataProto) -> list[float]:
 def test_the_documented_hydra_overrides_reach_our_function_intact(rules_gateway_url: str) -> None:
     overrides = documented_overrides(rules_gateway_url)
     docs = (ROOT / "docs" / "trainer.md").read_text()
-    for override in overrides[1:]:
+    for override in overrides:
         assert override.replace(rules_gateway_url, "http://127.0.0.1:8000") in docs, f"docs/trainer.md should show {override}"
     config = compose(overrides)
     fn = get_custom_reward_fn(config)
@@ -150,3 +154,22 @@ def test_an_unscorable_item_stops_verl_unless_a_fallback_is_given(rules_gateway_
         manager(data)
     fallback = BatchRewardManager(tokenizer, 0, rewardstack.verl.compute_score_batch, url=rules_gateway_url, scorers="math", on_unscored=-1.0)
     assert last_valid(fallback(data), data) == [-1.0]
+
+
+SHIPPED_CHECK = """
+import pickle, sys
+compute_score = pickle.loads(sys.stdin.buffer.read())
+print(compute_score(data_source="gsm8k", solution_str=sys.argv[1], ground_truth="42", extra_info=None, url=sys.argv[2], scorers="math")["score"])
+"""
+
+
+def test_loaded_from_its_file_by_verl_the_function_survives_rays_cloudpickle(rules_gateway_url: str) -> None:
+    """verl before 0.7 loads the file as `custom_module`; Ray ships what it loaded to workers by value."""
+    from verl.utils.import_utils import load_extern_object
+
+    cloudpickle = pytest.importorskip("ray.cloudpickle")
+    fn = load_extern_object(module_path=rewardstack.verl.__file__, object_name="compute_score")
+    done = subprocess.run([sys.executable, "-c", SHIPPED_CHECK, SAMPLES[0][0], rules_gateway_url], input=cloudpickle.dumps(fn),
+                          env=dict(os.environ), capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert float(done.stdout) == 1.0
