@@ -2,13 +2,13 @@
 
 OpenRLHF takes rewards two ways; both end at the same scorers:
 
-- HTTP: `--remote_rm_url http://127.0.0.1:8000/get_reward?scorers=math:1,format:0.2` posts to the
-  gateway's `/get_reward`; nothing to import on the trainer side.
-- A Python file: `--remote_rm_url /path/to/file.py` loads the file's `reward_func(queries, prompts,
+- HTTP: `--reward.remote_url http://127.0.0.1:8000/get_reward?scorers=math:1,format:0.2` (named
+  `--remote_rm_url` before 0.10.4) posts to the gateway's `/get_reward`; nothing to import here.
+- A Python file: the same flag naming `/path/to/file.py` loads the file's `reward_func(queries, prompts,
   labels)` (OpenRLHF >= 0.6; 0.11's `SingleTurnAgentExecutor` calls it one sample at a time in a
   thread, 0.6-0.9 call it on micro-batches in Ray tasks). This module is such a file:
 
-      --remote_rm_url $(python -c "import rewardstack.openrlhf as m; print(m.__file__)")
+      --reward.remote_url $(python -c "import rewardstack.openrlhf as m; print(m.__file__)")
 
   configured by environment variables, since OpenRLHF passes no options: `REWARDSTACK_URL`
   (comma-separated for several replicas), `REWARDSTACK_SCORERS` (default `math`),

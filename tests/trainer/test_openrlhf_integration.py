@@ -195,3 +195,14 @@ def test_the_reward_function_file_survives_rays_cloudpickle(rules_gateway_url: s
                           capture_output=True, timeout=120)  # a fresh process: no module named reward_func there
     assert done.returncode == 0, done.stderr.decode()
     assert float(done.stdout) == pytest.approx(expected_rewards(rules_gateway_url, prompt, RESPONSES["honest"])[0])
+
+
+def test_several_urls_as_openrlhf_0_11_shards_one_sample_over_them(rules_gateway_url: str) -> None:
+    """`--reward.remote_url a,b`: each sample goes to the first URL, the second gets an empty batch."""
+    tokenizer = build_tokenizer(FAMILIES["qwen2"])
+    prompt = tokenizer.apply_chat_template(FEW_SHOT, tokenize=False, add_generation_prompt=True)
+    url = f"{rules_gateway_url}/get_reward?scorers={SCORERS}"
+    executor = agent.SingleTurnAgentExecutor(remote_rm_url=[url, url])
+    engine = ScriptedEngine(tokenizer, RESPONSES["honest"])
+    output = asyncio.run(executor.execute(prompt, GOLD, SamplingParams(), 4096, tokenizer, engine))
+    assert output["reward"] == [expected_rewards(rules_gateway_url, prompt, RESPONSES["honest"])[0]]

@@ -1,6 +1,7 @@
 """`POST /get_reward`: OpenRLHF's remote reward model protocol, served by the same scoring path.
 
-OpenRLHF (`--remote_rm_url http://host:8000/get_reward?scorers=math:1,format:0.2`) posts parallel
+OpenRLHF (`--reward.remote_url http://host:8000/get_reward?scorers=math:1,format:0.2`, named
+`--remote_rm_url` before 0.10.4) posts parallel
 lists: `query` (prompt + response, decoded with the special tokens kept), `prompts` and `labels`
 (the gold); OpenRLHF before 0.6 sends `query` alone. The response is cut out of `query` by
 `rewardstack.services.decoded_text.locate_response` (padding, BOS, stop tokens and chat-template
@@ -57,7 +58,9 @@ class RewardRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    query: list[str] = Field(min_length=1, description="prompt + response of each sample")
+    # Empty lists are a valid request: OpenRLHF 0.10-0.11 shard each call over every URL, so with one
+    # sample and several URLs all but one get `{"query": []}`, and a 4xx there loses the sample's reward.
+    query: list[str] = Field(description="prompt + response of each sample")
     prompts: list[str] | None = Field(default=None, description="the prompt of each sample; cut off `query` to get the response")
     labels: list[Any] | None = Field(default=None, description="the gold answer (or tests) of each sample")
 
@@ -187,6 +190,9 @@ async def get_reward(
 ) -> RewardResponse:
     """Score OpenRLHF's samples; concurrent requests with the same scorers share one scoring call."""
     wire = parse_scorers(scorers)
+    if not body.query:
+        scoring.resolve_scorers(ScoreBatch(items=[ScoreItem(completion="")], scorers=wire), registry)
+        return RewardResponse(rewards=[], scores=[], extra_logs={name: [] for name in wire})
     located = to_items(body, tuple(t for t in special_tokens.split(",") if t))
     items = [item for item in located if isinstance(item, ScoreItem)]
     check = ScoreBatch(items=items or [ScoreItem(completion="")], scorers=wire)

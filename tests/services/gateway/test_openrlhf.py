@@ -60,7 +60,7 @@ def test_an_infrastructure_error_stays_null_under_a_fallback(client: httpx.Clien
         pytest.param("/get_reward?scorers=number", {"query": ["1"], "labels": []}, "invalid_request", "labels", id="ragged-labels"),
         pytest.param("/get_reward?scorers=number:x", {"query": ["1"]}, "invalid_request", "query.scorers", id="bad-weight"),
         pytest.param("/get_reward?scorers=nosuch", {"query": ["1"]}, "unknown_scorer", "nosuch", id="unknown-scorer"),
-        pytest.param("/get_reward", {"query": []}, "invalid_request", "query: List should have at least 1 item", id="empty-query"),
+        pytest.param("/get_reward?scorers=nosuch", {"query": []}, "unknown_scorer", "nosuch", id="unknown-scorer-empty-query"),
         pytest.param("/get_reward?scorers=number&fallback=nan", {"query": ["1"]}, "invalid_request", "fallback", id="nan-fallback"),
         pytest.param("/get_reward?scorers=number&fallback=inf", {"query": ["1"]}, "invalid_request", "fallback", id="inf-fallback"),
         pytest.param("/get_reward?scorers=number:nan", {"query": ["1"]}, "invalid_request", "query.scorers", id="nan-weight"),
@@ -141,3 +141,10 @@ def test_the_batcher_respects_the_item_limit_and_passes_errors_to_every_waiter()
 
     assert asyncio.run(main()) == [3, 3, 5, "RuntimeError", "RuntimeError"]
     assert sorted(calls) == [2, 3, 3, 5]
+
+
+def test_an_empty_shard_is_answered_with_empty_lists(client: httpx.Client) -> None:
+    """OpenRLHF 0.10-0.11 split one sample over several URLs: the others get empty lists, and must not fail."""
+    data = client.post("/get_reward?scorers=number,chars", json={"query": [], "prompts": [], "labels": []})
+    assert data.status_code == 200
+    assert data.json() == {"rewards": [], "scores": [], "extra_logs": {"number": [], "chars": []}}
