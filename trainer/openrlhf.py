@@ -3,10 +3,10 @@
 OpenRLHF takes rewards two ways; both end at the same scorers:
 
 - HTTP: `--reward.remote_url http://127.0.0.1:8000/get_reward?scorers=math:1,format:0.2` (named
-  `--remote_rm_url` before 0.10.4) posts to the gateway's `/get_reward`; nothing to import here.
+  `--remote_rm_url` before 0.10.2) posts to the gateway's `/get_reward`; nothing to import here.
 - A Python file: the same flag naming `/path/to/file.py` loads the file's `reward_func(queries, prompts,
-  labels)` (OpenRLHF >= 0.6; 0.11's `SingleTurnAgentExecutor` calls it one sample at a time in a
-  thread, 0.6-0.9 call it on micro-batches in Ray tasks). This module is such a file:
+  labels)` (OpenRLHF >= 0.6; from 0.9.1 `SingleTurnAgentExecutor` calls it one sample at a time in a
+  thread, 0.6-0.9.0 call it on micro-batches in Ray tasks). This module is such a file:
 
       --reward.remote_url $(python -c "import rewardstack.openrlhf as m; print(m.__file__)")
 
@@ -37,7 +37,7 @@ DEFAULT_SCORERS = "math"
 
 
 # One client (one connection pool) per configuration for the life of the reward worker. A plain dict,
-# not functools.lru_cache: OpenRLHF 0.6-0.9 ship `reward_func` to Ray workers with cloudpickle, which
+# not functools.lru_cache: OpenRLHF 0.6-0.9.0 ship `reward_func` to Ray workers with cloudpickle, which
 # copies this file's globals by value (the file is loaded under the name "reward_func", which the
 # workers cannot import), and a cache wrapper can only be pickled by reference. Clients pickle
 # without their sockets.

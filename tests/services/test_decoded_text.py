@@ -28,7 +28,7 @@ def decoded(family: Family, *, left_pad: int = 0, right_pad: int = 0, double_bos
 
 
 SHAPES = {
-    "0.10-0.11-single-sample": {},
+    "0.9.1-0.11-single-sample": {},
     "0.5-0.8-batched-padded": {"left_pad": 3, "right_pad": 4},
     "right-pad-only": {"right_pad": 2},
     "bos-twice": {"double_bos": True, "left_pad": 1},

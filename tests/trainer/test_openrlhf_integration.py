@@ -136,7 +136,7 @@ def test_the_reward_function_file_refuses_an_unlocatable_response(rules_gateway_
 
 
 def batched_payload(family: str, *, with_prompts: bool) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """What OpenRLHF 0.5-0.9 post: a batch decoded from padded sequences, special tokens kept."""
+    """What OpenRLHF 0.5-0.9.0 post: a batch decoded from padded sequences, special tokens kept."""
     tokenizer = build_tokenizer(FAMILIES[family])
     prompt = tokenizer.apply_chat_template(FEW_SHOT, tokenize=False, add_generation_prompt=True)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
@@ -182,7 +182,7 @@ print(out["rewards"].tolist()[0])
 
 
 def test_the_reward_function_file_survives_rays_cloudpickle(rules_gateway_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """OpenRLHF 0.6-0.9 load the file as module `reward_func` and ship the function to Ray workers by value."""
+    """OpenRLHF 0.6-0.9.0 load the file as module `reward_func` and ship the function to Ray workers by value."""
     cloudpickle = pytest.importorskip("ray.cloudpickle")
     spec = importlib.util.spec_from_file_location("reward_func", rewardstack.openrlhf.__file__)
     assert spec is not None and spec.loader is not None

@@ -1,7 +1,7 @@
 """`POST /get_reward`: OpenRLHF's remote reward model protocol, served by the same scoring path.
 
 OpenRLHF (`--reward.remote_url http://host:8000/get_reward?scorers=math:1,format:0.2`, named
-`--remote_rm_url` before 0.10.4) posts parallel
+`--remote_rm_url` before 0.10.2) posts parallel
 lists: `query` (prompt + response, decoded with the special tokens kept), `prompts` and `labels`
 (the gold); OpenRLHF before 0.6 sends `query` alone. The response is cut out of `query` by
 `rewardstack.services.decoded_text.locate_response` (padding, BOS, stop tokens and chat-template
@@ -58,7 +58,7 @@ class RewardRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    # Empty lists are a valid request: OpenRLHF 0.10-0.11 shard each call over every URL, so with one
+    # Empty lists are a valid request: OpenRLHF 0.9.1-0.11 shard each call over every URL, so with one
     # sample and several URLs all but one get `{"query": []}`, and a 4xx there loses the sample's reward.
     query: list[str] = Field(description="prompt + response of each sample")
     prompts: list[str] | None = Field(default=None, description="the prompt of each sample; cut off `query` to get the response")

@@ -144,7 +144,7 @@ def test_the_batcher_respects_the_item_limit_and_passes_errors_to_every_waiter()
 
 
 def test_an_empty_shard_is_answered_with_empty_lists(client: httpx.Client) -> None:
-    """OpenRLHF 0.10-0.11 split one sample over several URLs: the others get empty lists, and must not fail."""
+    """OpenRLHF 0.9.1-0.11 split one sample over several URLs: the others get empty lists, and must not fail."""
     data = client.post("/get_reward?scorers=number,chars", json={"query": [], "prompts": [], "labels": []})
     assert data.status_code == 200
     assert data.json() == {"rewards": [], "scores": [], "extra_logs": {"number": [], "chars": []}}
