@@ -114,10 +114,17 @@ def _after_prompt(query: str, prompt: str, leading: Sequence[str]) -> Located | 
     # prompts ending in the same template text are not taken for each other.
     bare_query = bare_query.lstrip("\ufffd")
     shortest = max(MIN_TRUNCATED_OVERLAP, len(bare_prompt) // 2)
-    for start in range(1, len(bare_prompt) - shortest + 1):
-        tail = bare_prompt[start:]
-        if bare_query.startswith(tail):
-            return Located(bare_query[len(tail) :], "left-truncated prompt")
+    if len(bare_query) < MIN_TRUNCATED_OVERLAP:
+        return None
+    # Candidate cuts are where the query's first characters occur in the prompt: linear, not a
+    # comparison at every offset. The earliest candidate is the longest tail.
+    probe = bare_query[:MIN_TRUNCATED_OVERLAP]
+    start = bare_prompt.find(probe, 1)
+    while 0 < start <= len(bare_prompt) - shortest:
+        kept = len(bare_prompt) - start
+        if len(bare_query) >= kept and bare_prompt.startswith(bare_query[:kept], start):
+            return Located(bare_query[kept:], "left-truncated prompt")
+        start = bare_prompt.find(probe, start + 1)
     return None
 
 
