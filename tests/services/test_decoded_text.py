@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from rewardstack.services.decoded_text import Located, NotLocated, locate_response
-from tests.chat_templates import FAMILIES, Family, build_tokenizer
+
+pytest.importorskip("transformers", reason="the chat templates are rendered by transformers: pip install -e '.[models]'")
+from tests.chat_templates import FAMILIES, Family, build_tokenizer  # noqa: E402
 
 RESPONSE = "<think>\n6 times 7.\n</think>\n<answer>42</answer>"
 FEW_SHOT = [

@@ -25,9 +25,9 @@ import pytest
 
 import rewardstack.openrlhf
 from rewardstack import RewardClient
-from tests.chat_templates import FAMILIES, build_tokenizer
 
-agent = pytest.importorskip("openrlhf.utils.agent", reason="OpenRLHF is not installed: pip install -e '.[integrations]'")
+agent = pytest.importorskip("openrlhf.utils.agent", reason="OpenRLHF is not installed: `make install` adds it (--no-deps)")
+from tests.chat_templates import FAMILIES, build_tokenizer  # noqa: E402
 
 SCORERS = "math:1,format:0.2"
 FEW_SHOT = [

@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from rewardstack import AsyncRewardClient
-from rewardstack.tiny import build_tiny_model
 from rewardstack.trl import MissingScorerInput, reward_funcs, reward_weights
 
-trl = pytest.importorskip("trl")
+trl = pytest.importorskip("trl", reason="TRL is not installed: pip install -e '.[train]'")
 datasets = pytest.importorskip("datasets")
+from rewardstack.tiny import build_tiny_model  # noqa: E402  (needs torch and transformers, from the same extra)
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:.*gradient_checkpointing.*:FutureWarning")]
 

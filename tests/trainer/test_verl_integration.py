@@ -21,12 +21,12 @@ from fastapi import FastAPI
 
 import rewardstack.verl
 from rewardstack import ItemNotScored, RewardClient
-from tests.chat_templates import FAMILIES, build_tokenizer
 from tests.trainer.conftest import score_requests
 
 torch = pytest.importorskip("torch")
-verl = pytest.importorskip("verl", reason="verl is not installed: pip install -e '.[integrations]'")
-hydra = pytest.importorskip("hydra")
+verl = pytest.importorskip("verl", reason="verl is not installed: `make install` adds it (--no-deps)")
+hydra = pytest.importorskip("hydra", reason="hydra-core is not installed: pip install -e '.[integrations]'")
+from tests.chat_templates import FAMILIES, build_tokenizer  # noqa: E402
 from hydra.errors import ConfigCompositionException  # noqa: E402
 from verl import DataProto  # noqa: E402
 from verl.trainer.ppo.reward import get_custom_reward_fn, load_reward_manager  # noqa: E402
