@@ -203,6 +203,8 @@ async def get_reward(
         result = await scoring.score(ScoreBatch(items=batch_items, scorers=wire), registry, settings, pool, metrics)
         return result.results
 
+    for _ in range(len(located) - len(items)):  # never scored, still counted: a dashboard shows them as unscorable
+        metrics.items.labels(Status.UNSCORABLE.value).inc()
     scored = iter(await batcher.submit(scorers, items, run) if items else [])
     results = [_not_located(i, x.reason, wire) if isinstance(x, NotLocated) else next(scored) for i, x in enumerate(located)]
     rewards = [_value(r.reward, r.status, fallback) for r in results]
