@@ -93,27 +93,32 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str] | None, labels: S
         for i, found in enumerate(located)
         if not isinstance(found, NotLocated)
     ]
+    if fallback is None:
+        for i, found in enumerate(located):
+            if isinstance(found, NotLocated):
+                raise ItemNotScored(str(i), Status.UNSCORABLE.value, f"response not located in query: {found.reason}")
     client = _client(urls, "raise" if fallback is None else fallback)
-    scored: dict[str, tuple[float | None, dict[str, float | None], str]] = {}
+    scored: dict[str, tuple[float | None, dict[str, float], str]] = {}
     if items:
         result = client.score(items, wire)
-        values = client.rewards(result)
-        components = {name: client.component(result, name) for name in wire}
-        for k, item in enumerate(result.results):
-            scored[item.id] = (values[k], {name: components[name][k] for name in wire}, item.status.value)
+        values = client.rewards(result)  # the policy: raises, or the fallback, for items that are not ok
+        for value, item in zip(values, result.results, strict=True):
+            # a component's own value only where it is ok (a weight-0 one may not be while the reward is)
+            parts = {name: c.value if c.status is Status.OK and c.value is not None else math.nan for name, c in item.components.items()}
+            scored[item.id] = (value, parts, item.status.value)
     rewards: list[float] = []
     logs: dict[str, list[float]] = {name: [] for name in wire}
     for i, found in enumerate(located):
         if isinstance(found, NotLocated):
-            if fallback is None:
-                raise ItemNotScored(str(i), Status.UNSCORABLE.value, f"response not located in query: {found.reason}")
+            assert fallback is not None
             reward, parts = fallback, dict.fromkeys(wire, fallback)
         else:
-            reward, parts, status = scored[str(i)]
-            if reward is None:  # an `error` under a fallback: OpenRLHF cannot leave a sample out
+            value, parts, status = scored[str(i)]
+            if value is None:  # an `error` under a fallback: OpenRLHF cannot leave a sample out
                 raise ItemNotScored(str(i), status, "OpenRLHF cannot leave a sample out")
+            reward = value
         rewards.append(reward)
         for name in wire:
-            logs[name].append(math.nan if parts[name] is None else parts[name])  # type: ignore[arg-type]
+            logs[name].append(parts[name])
     tensor = _as_tensor(rewards)
     return {"rewards": tensor, "scores": tensor, "extra_logs": {name: _as_tensor(values) for name, values in logs.items()}}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import math
 import os
 import subprocess
 import sys
@@ -206,3 +207,21 @@ def test_several_urls_as_openrlhf_0_11_shards_one_sample_over_them(rules_gateway
     engine = ScriptedEngine(tokenizer, RESPONSES["honest"])
     output = asyncio.run(executor.execute(prompt, GOLD, SamplingParams(), 4096, tokenizer, engine))
     assert output["reward"] == [expected_rewards(rules_gateway_url, prompt, RESPONSES["honest"])[0]]
+
+
+def test_a_weight_zero_component_that_is_not_ok_does_not_stop_the_reward(rules_gateway_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A broken gold makes `math` unscorable; at weight 0 it is logged as NaN and the reward stands."""
+    monkeypatch.setenv("REWARDSTACK_URL", rules_gateway_url)
+    monkeypatch.setenv("REWARDSTACK_SCORERS", "format:1,math:0")
+    response = "<think>\n6*7 - 1 = 41\n</think>\n<answer>41</answer>"
+    out = rewardstack.openrlhf.reward_func(["Q: " + response + "</s>"], ["Q: "], ["((("])
+    reward, components = expected_rewards_with(rules_gateway_url, "Q: ", response, "(((", {"format": 1.0, "math": 0.0})
+    assert components["math"] is None and reward is not None
+    assert out["rewards"].tolist() == [pytest.approx(reward)]
+    assert math.isnan(out["extra_logs"]["math"].tolist()[0])
+
+
+def expected_rewards_with(url: str, prompt: str, response: str, gold: str, scorers: dict[str, float]) -> tuple[float | None, dict[str, float | None]]:
+    with RewardClient(url) as client:
+        item = client.score([{"prompt": prompt, "completion": response, "reference": gold}], scorers).results[0]
+    return item.reward, {name: c.value for name, c in item.components.items()}
