@@ -6,6 +6,8 @@ BIN    := $(VENV)/bin
 # local wheel folder holds it (these build machines) it comes from there, elsewhere from PyTorch's CPU index.
 TORCH_CPU ?= torch==2.13.0
 TORCH_INDEX ?= $(if $(wildcard /opt/wheels/torch-*),,--index-url https://download.pytorch.org/whl/cpu)
+# The frameworks whose own code the integration tests call; --no-deps (their GPU stacks are not needed).
+FRAMEWORKS ?= openrlhf==0.11.2 verl==0.9.1
 
 .PHONY: install serve test clean
 
@@ -15,7 +17,8 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install $(TORCH_INDEX) "$(TORCH_CPU)"
-	$(BIN)/python -m pip install -e ".[server,models,train,containers,dev]"
+	$(BIN)/python -m pip install -e ".[server,models,train,containers,dev,integrations]"
+	$(BIN)/python -m pip install --no-deps $(FRAMEWORKS)
 	touch $@
 
 install: $(VENV)/.installed

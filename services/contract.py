@@ -10,12 +10,40 @@ checked by the gateway against its settings, not here.
 
 from __future__ import annotations
 
+import math
 from enum import Enum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 JsonValue = Any
+MAX_NESTING = 32
+"""How deep JSON may nest inside a request (`reference`, `metadata`, `params`, chat prompts).
+
+Deeper input is refused with a 422 naming the field: real references (tests, chat messages) stay
+far below it, and unbounded nesting costs the gateway recursion in every later step."""
+
+# A weight is a JSON number: `true` and `"1"` are refused, not read as 1.0 (pydantic's lax mode would).
+Weight = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+def check_json_values(value: Any, where: str, depth: int = 0) -> None:
+    """Refuse NaN/Infinity and nesting deeper than `MAX_NESTING`, naming the field.
+
+    JSON has no NaN or Infinity, but Python's parser (and so FastAPI's) accepts the bare
+    `NaN`/`Infinity` tokens; a non-finite number in a reference or a parameter would flow into a
+    comparison or a reward, so it is refused where it enters.
+    """
+    if depth > MAX_NESTING:
+        raise ValueError(f"{where}: nested deeper than {MAX_NESTING} levels")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where}: {value} is not a finite number (NaN and Infinity are not JSON)")
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            check_json_values(inner, f"{where}.{key}", depth + 1)
+    elif isinstance(value, (list, tuple)):
+        for index, inner in enumerate(value):
+            check_json_values(inner, f"{where}[{index}]", depth + 1)
 
 
 class Status(str, Enum):
@@ -47,7 +75,15 @@ class ScoreItem(BaseModel):
     )
     task: str | None = Field(default=None, max_length=128, description="Free-form task label, e.g. `gsm8k`.")
     group_id: str | None = Field(default=None, max_length=256, description="GRPO group this completion belongs to.")
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="Per-item inputs of scorers, e.g. `completion_tokens` (the real token count) for `length`."
+    )
+
+    @model_validator(mode="after")
+    def _finite_json(self) -> ScoreItem:
+        for name in ("prompt", "reference", "metadata"):
+            check_json_values(getattr(self, name), name)
+        return self
 
 
 class ScorerRequest(BaseModel):
@@ -55,8 +91,21 @@ class ScorerRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    weight: float = Field(default=1.0, allow_inf_nan=False)
+    weight: Weight = 1.0
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _weight_shorthand(cls, data: Any) -> Any:
+        """`{"math": 1.0}` means `{"math": {"weight": 1.0}}`, in the REST API as in the client."""
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            return {"weight": data}
+        return data
+
+    @model_validator(mode="after")
+    def _finite_params(self) -> ScorerRequest:
+        check_json_values(self.params, "params")
+        return self
 
 
 def parse_scorer_spec(spec: str) -> dict[str, ScorerRequest]:
@@ -88,8 +137,23 @@ class ScoreBatch(BaseModel):
         default=None,
         gt=0,
         le=3600,
+        allow_inf_nan=False,
         description="The caller's time budget for the whole batch; items not finished by then are `timeout`.",
     )
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> ScoreBatch:
+        """Results are matched to items by id: two items with one id would make that ambiguous."""
+        first_seen: dict[str, int] = {}
+        for index, item in enumerate(self.items):
+            if item.id is None:
+                continue
+            if item.id in first_seen:
+                raise ValueError(
+                    f"items[{index}].id: duplicate id {item.id!r} (also items[{first_seen[item.id]}].id); ids must be unique in a request"
+                )
+            first_seen[item.id] = index
+        return self
 
 
 class ComponentResult(BaseModel):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.utils
+import math
 import os
 import random
 import time
@@ -128,15 +129,14 @@ def normalize_scorers(scorers: ScorerSpec) -> dict[str, ScorerRequest]:
         return parse_scorer_spec(scorers)
     if not isinstance(scorers, Mapping):
         return {name: ScorerRequest() for name in scorers}
-    out = {}
-    for name, spec in scorers.items():
-        if isinstance(spec, ScorerRequest):
-            out[name] = spec
-        elif isinstance(spec, (int, float)):
-            out[name] = ScorerRequest(weight=float(spec))
-        else:
-            out[name] = ScorerRequest.model_validate(spec)
-    return out
+    # The same model as the REST API: the `{"math": 1.0}` shorthand is accepted, `True` or "1" as a weight refused.
+    return {name: spec if isinstance(spec, ScorerRequest) else ScorerRequest.model_validate(spec) for name, spec in scorers.items()}
+
+
+def _check_deadline(deadline_s: float | None) -> None:
+    # NaN passes `<= 0`; as a deadline it would reach the server as a 422 only after the retries began.
+    if deadline_s is not None and not (isinstance(deadline_s, (int, float)) and math.isfinite(deadline_s) and deadline_s > 0):
+        raise ValueError(f"deadline_s must be a positive finite number of seconds, not {deadline_s!r}")
 
 
 def _retry_after_s(response: httpx.Response) -> float | None:
@@ -266,10 +266,10 @@ class _ClientBase:
                 raise ValueError(f"reward service URL {url!r} must start with http:// or https://")
         if chunk_size < 1 or max_concurrency < 1:
             raise ValueError("chunk_size and max_concurrency must be at least 1")
-        if deadline_s is not None and deadline_s <= 0:
-            raise ValueError("deadline_s must be positive")
-        if not (on_unscored is None or on_unscored == "raise" or isinstance(on_unscored, (int, float))):
-            raise ValueError(f"on_unscored must be None, a number or 'raise', not {on_unscored!r}")
+        _check_deadline(deadline_s)
+        valid_number = isinstance(on_unscored, (int, float)) and not isinstance(on_unscored, bool) and math.isfinite(on_unscored)
+        if not (on_unscored is None or on_unscored == "raise" or valid_number):
+            raise ValueError(f"on_unscored must be None, a finite number or 'raise', not {on_unscored!r}")
         self._endpoints = _Endpoints(urls)
         self.timeout, self.limits, self.retry = timeout, limits, retry
         self.chunk_size, self.max_concurrency = chunk_size, max_concurrency
@@ -304,6 +304,7 @@ class _ClientBase:
         return [wire_items[i : i + self.chunk_size] for i in range(0, len(wire_items), self.chunk_size)]
 
     def _deadline(self, deadline_s: float | None) -> float | None:
+        _check_deadline(deadline_s)
         budget = self.deadline_s if deadline_s is None else deadline_s
         return None if budget is None else time.monotonic() + budget
 

@@ -8,9 +8,17 @@ round trip whatever the number of scorers, and the service sees each completion 
 
 Each callable takes TRL's convention, `f(prompts, completions, **dataset_columns)`:
 completions may be strings or chat messages; the first of the columns `reference`, `answer`,
-`solution`, `tests` becomes the item's `reference`; a `task` column is passed through. Items
-that are not `ok` come back as None (TRL leaves them out of the mean and the advantage) unless
-the client's policy says otherwise; an outage raises, it never becomes 0.0.
+`solution`, `tests` becomes the item's `reference` (name yours with
+`reward_funcs(..., reference_columns=["ground_truth"])`); a `task` column is passed through.
+`completion_ids` (TRL >= 0.18 passes each completion's token ids) becomes
+`metadata.completion_tokens`, so `length` counts real tokens, not an estimate. Items that are not
+`ok` come back as None (TRL leaves them out of the mean and the advantage) unless the client's
+policy says otherwise; an outage raises, it never becomes 0.0.
+
+A scorer whose input no column provides (`math` or `code` without a reference column, cosine
+`length` without `correct`) raises `MissingScorerInput` on the first call, naming the scorer,
+the columns TRL passed and the option to map one: otherwise every item would be `unscorable`,
+TRL would mask them all and the run would go on without that reward.
 
 The callables are class instances, not closures, so they pickle (TRL's async GRPO runs them in
 a spawned process); the shared cache of in-flight requests is not pickled.
@@ -29,9 +37,17 @@ from typing import Any
 from rewardstack.services.contract import ScoreBatchResult, ScoreItem, ScorerRequest
 from rewardstack.client import AsyncRewardClient, ScorerSpec, normalize_scorers
 
-__all__ = ["REFERENCE_COLUMNS", "ScorerReward", "completion_text", "reward_funcs", "reward_weights"]
+__all__ = ["REFERENCE_COLUMNS", "MissingScorerInput", "ScorerReward", "completion_text", "reward_funcs", "reward_weights"]
 
 REFERENCE_COLUMNS = ("reference", "answer", "solution", "tests")
+NEEDS_REFERENCE = {"math": "a gold answer", "code": "its tests (`{\"tests\": [...]}`)"}
+"""Scorers that grade against the item's `reference`, and what it must hold."""
+# Keyword arguments TRL adds besides the dataset's columns.
+_TRAINER_KWARGS = frozenset({"completion_ids", "trainer_state", "log_metric", "log_extra", "environments"})
+
+
+class MissingScorerInput(ValueError):
+    """A requested scorer needs a per-item input that none of the dataset's columns provides."""
 _MAX_IN_FLIGHT = 8  # batches whose results wait for some scorer's callable to read them
 
 
@@ -66,16 +82,50 @@ def _reference_column(columns: Mapping[str, Any], reference_columns: Sequence[st
     return None
 
 
+def _list_column(columns: Mapping[str, Any], name: str) -> Sequence[Any] | None:
+    values = columns.get(name)
+    return values if isinstance(values, list) else None
+
+
+def check_scorer_inputs(scorers: Mapping[str, ScorerRequest], columns: Mapping[str, Any], reference_columns: Sequence[str]) -> None:
+    """Raise `MissingScorerInput` when a requested scorer's input is in no column TRL passed."""
+    passed = sorted(name for name in columns if name not in _TRAINER_KWARGS)
+    for name in scorers:
+        if name in NEEDS_REFERENCE and _reference_column(columns, reference_columns) is None:
+            raise MissingScorerInput(
+                f"scorer {name!r} needs {NEEDS_REFERENCE[name]} per completion, but none of the columns TRL passed "
+                f"({', '.join(passed) or 'none'}) is one of reference_columns ({', '.join(reference_columns)}). "
+                f"Name yours: reward_funcs(..., reference_columns=[\"<your column>\"])"
+            )
+    length = scorers.get("length")
+    if length is not None and length.params.get("mode") == "cosine" and length.params.get("correct") is None and "correct" not in columns:
+        raise MissingScorerInput(
+            f"scorer 'length' in cosine mode needs each completion's correctness, but no `correct` column was passed "
+            f"(columns: {', '.join(passed) or 'none'}). Add a boolean `correct` column, or set params.correct"
+        )
+
+
 def build_items(
     prompts: Sequence[Any], completions: Sequence[Any], columns: Mapping[str, Any], reference_columns: Sequence[str]
 ) -> list[ScoreItem]:
-    """One `ScoreItem` per completion; completions of the same prompt share a `group_id`."""
+    """One `ScoreItem` per completion; completions of the same prompt share a `group_id`.
+
+    TRL's `completion_ids` give `metadata.completion_tokens`; a `correct` column gives
+    `metadata.correct` (cosine `length`).
+    """
     references = _reference_column(columns, reference_columns)
-    tasks = columns.get("task") if isinstance(columns.get("task"), list) else None
+    tasks = _list_column(columns, "task")
+    token_ids = _list_column(columns, "completion_ids")
+    correct = _list_column(columns, "correct")
     items = []
     for index, (prompt, completion) in enumerate(zip(prompts, completions, strict=True)):
         wire_prompt = _jsonable_prompt(prompt)
         group = hashlib.sha1(json.dumps(wire_prompt, sort_keys=True).encode()).hexdigest()[:16]
+        metadata: dict[str, Any] = {}
+        if token_ids is not None:
+            metadata["completion_tokens"] = len(token_ids[index])
+        if correct is not None:
+            metadata["correct"] = correct[index]
         items.append(
             ScoreItem(
                 id=str(index),
@@ -84,6 +134,7 @@ def build_items(
                 reference=None if references is None else references[index],
                 task=None if tasks is None else tasks[index],
                 group_id=group,
+                metadata=metadata,
             )
         )
     return items
@@ -121,6 +172,7 @@ class _SharedBatches:
         self, name: str, prompts: Sequence[Any], completions: Sequence[Any], columns: Mapping[str, Any]
     ) -> tuple[list[float | None], float]:
         """This scorer's values for the batch, and the seconds the shared request took."""
+        check_scorer_inputs(self.scorers, columns, self.reference_columns)
         items = build_items(prompts, completions, columns, self.reference_columns)
         key = _batch_key(items)
         entry = self._in_flight.get(key)

@@ -1,18 +1,25 @@
 """verl custom reward functions that score on the reward stack.
 
-Per sample (verl's default `naive` reward manager):
+Per sample (verl's `naive` reward manager), verl >= 0.8 (the `reward.` config group):
 
-    custom_reward_function.path=<site-packages>/trainer/verl.py
-    custom_reward_function.name=compute_score
-    +custom_reward_function.reward_kwargs.url=http://127.0.0.1:8000
-    +custom_reward_function.reward_kwargs.scorers=math:1,format:0.2
+    reward.custom_reward_function.path=pkg://rewardstack.verl
+    reward.custom_reward_function.name=compute_score
+    +reward.custom_reward_function.reward_kwargs.url=http://127.0.0.1:8000
+    '+reward.custom_reward_function.reward_kwargs.scorers={math:1,format:0.2}'
 
-A whole batch in one round trip (verl's `batch` reward manager, `reward_model.reward_manager=batch`):
-the same with `custom_reward_function.name=compute_score_batch`.
+verl <= 0.7 has the same keys without the `reward.` prefix (`custom_reward_function.path=...`);
+before 0.7, which added `pkg://`, the path is the file's:
+`$(python -c "import rewardstack.verl as m; print(m.__file__)")`.
+The scorers are a Hydra dict (quoted for the shell, whose brace expansion would split it) or a
+quoted string `'...scorers="math:1,format:0.2"'`; unquoted, Hydra reads `math:1,format:0.2` as a
+list and stops with "Ambiguous value".
+
+A whole batch in one round trip: verl's `batch` reward manager (`reward_model.reward_manager=batch`
+in verl <= 0.7) with `custom_reward_function.name=compute_score_batch`.
 
 Without `url`/`scorers` kwargs, `REWARDSTACK_URL` (comma-separated for several replicas) and
 `REWARDSTACK_SCORERS` are read; the scorers default to `math`. `ground_truth` becomes the
-item's `reference`, `data_source` its `task`.
+item's `reference`, `data_source` its `task`, the scalar entries of `extra_info` its metadata.
 
 verl has no way to leave a sample out, so an item that is not `ok` raises `ItemNotScored` by
 default: a run should stop on broken gold or a dead sandbox, not learn from a made-up number. Pass
@@ -23,7 +30,6 @@ default: a run should stop on broken gold or a dead sandbox, not learn from a ma
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -38,10 +44,17 @@ __all__ = ["compute_score", "compute_score_batch"]
 DEFAULT_SCORERS = "math"
 
 
-@functools.lru_cache(maxsize=8)
+# One client (one connection pool) per configuration, for the life of the reward worker. A plain dict,
+# not functools.lru_cache: loaded from a file path, this module is not importable by name in Ray
+# workers, so cloudpickle copies its globals by value, and a cache wrapper pickles only by reference.
+_CLIENTS: dict[tuple[tuple[str, ...], OnUnscored], RewardClient] = {}
+
+
 def _client(urls: tuple[str, ...], on_unscored: OnUnscored) -> RewardClient:
-    # One client (one connection pool) per configuration, for the life of the reward worker.
-    return RewardClient(list(urls), on_unscored=on_unscored)
+    key = (urls, on_unscored)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = RewardClient(list(urls), on_unscored=on_unscored)
+    return _CLIENTS[key]
 
 
 def _urls(url: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -53,8 +66,22 @@ def _urls(url: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 def _plain(extra_info: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The scalar entries of verl's `extra_info` (which may hold numpy values), as item metadata."""
-    return {k: v for k, v in (extra_info or {}).items() if isinstance(v, (str, int, float, bool)) or v is None}
+    """The scalar entries of verl's `extra_info` as item metadata; numpy scalars become Python ones."""
+    out = {}
+    for key, value in (extra_info or {}).items():
+        value = value.item() if hasattr(value, "item") and getattr(value, "ndim", None) == 0 else value
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            out[str(key)] = value
+    return out
+
+
+def _from_config(value: Any) -> Any:
+    """Hydra's DictConfig/ListConfig (what `reward_kwargs` holds) as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _from_config(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_from_config(v) for v in value]
+    return value
 
 
 def compute_score_batch(
@@ -69,13 +96,18 @@ def compute_score_batch(
     on_unscored: float | None = None,
     **_: Any,
 ) -> list[dict[str, float]]:
-    """Score a batch in one request; one dict per sample (`score` plus each component)."""
-    wire = normalize_scorers(scorers or os.environ.get("REWARDSTACK_SCORERS", DEFAULT_SCORERS))
-    client = _client(_urls(url), "raise" if on_unscored is None else float(on_unscored))
+    """Score a batch in one request; one dict per sample (`score` plus each component).
+
+    verl's batch manager passes numpy arrays (of strings, of dicts); any sequence works.
+    """
+    wire = normalize_scorers(_from_config(scorers) or os.environ.get("REWARDSTACK_SCORERS", DEFAULT_SCORERS))
+    client = _client(_urls(_from_config(url)), "raise" if on_unscored is None else float(on_unscored))
+    extras = [None] * len(solution_strs) if extra_infos is None else list(extra_infos)
     items = [
-        ScoreItem(id=str(i), completion=solution, reference=truth, task=source, metadata=_plain(extra))
+        ScoreItem(id=str(i), completion=str(solution), reference=_from_config(truth), task=None if source is None else str(source),
+                  metadata=_plain(extra))
         for i, (source, solution, truth, extra) in enumerate(
-            zip(data_sources, solution_strs, ground_truths, extra_infos or [None] * len(solution_strs), strict=True)
+            zip(list(data_sources), list(solution_strs), list(ground_truths), extras, strict=True)
         )
     ]
     result = client.score(items, wire, deadline_s=deadline_s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from rewardstack.services.gateway.body import install_json_error_handler
 from rewardstack.services.scorers.registry import UnknownScorer
 from rewardstack.services.web import error_response, install_common_error_handlers
 from rewardstack.services.workers.pool import PoolClosed, PoolSaturated
@@ -42,6 +43,7 @@ async def _closed(request: Request, exc: PoolClosed) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     install_common_error_handlers(app)
+    install_json_error_handler(app)
     app.add_exception_handler(UnknownScorer, _unknown_scorer)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidRequest, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(PoolSaturated, _saturated)  # type: ignore[arg-type]

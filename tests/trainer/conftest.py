@@ -62,3 +62,16 @@ def gateway_url(gateway: tuple[FastAPI, str]) -> str:
 
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def rules_gateway() -> Iterator[tuple[FastAPI, str]]:
+    """A gateway with the real `math`, `format` and `length` scorers, as the frameworks' tests use them."""
+    app = create_app(Settings(scorer_workers=1, task_deadline_s=60.0, enabled_scorers="math,format,length"))
+    with running_server(app) as url:
+        yield app, url
+
+
+@pytest.fixture(scope="module")
+def rules_gateway_url(rules_gateway: tuple[FastAPI, str]) -> str:
+    return rules_gateway[1]

@@ -232,7 +232,11 @@ def test_policy_raise_names_the_item_and_why() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"urls": []}, {"urls": "localhost:8000"}, {"urls": A, "chunk_size": 0}, {"urls": A, "on_unscored": "zero"}, {"urls": A, "deadline_s": 0}],
+    [
+        {"urls": []}, {"urls": "localhost:8000"}, {"urls": A, "chunk_size": 0}, {"urls": A, "on_unscored": "zero"}, {"urls": A, "deadline_s": 0},
+        {"urls": A, "deadline_s": float("nan")}, {"urls": A, "deadline_s": float("inf")}, {"urls": A, "on_unscored": float("nan")},
+        {"urls": A, "on_unscored": True},
+    ],
 )
 def test_bad_configuration_is_refused_up_front(kwargs: dict) -> None:
     with pytest.raises(ValueError):
@@ -271,3 +275,10 @@ def test_importing_rewardstack_needs_only_the_base_install() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_a_non_finite_call_deadline_is_refused_before_sending() -> None:
+    transport, requests = scripted(answer)
+    with pytest.raises(ValueError, match="deadline_s"):
+        RewardClient(A, transport=transport).score(items(1), ["math"], deadline_s=float("nan"))
+    assert requests == []

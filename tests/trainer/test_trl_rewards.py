@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from tests.servers import free_port
 from tests.trainer.conftest import score_requests
 from rewardstack import AsyncRewardClient, RetryPolicy, ServiceUnreachable
-from rewardstack.trl import build_items, completion_text, reward_funcs, reward_weights
+from rewardstack.trl import REFERENCE_COLUMNS, MissingScorerInput, build_items, completion_text, reward_funcs, reward_weights
 
 SCORERS = {"number": 1.0, "chars": {"weight": 0.5}}
 
@@ -120,3 +120,25 @@ def test_completions_of_one_prompt_share_a_group() -> None:
     items = build_items(["a", "a", "b"], ["1", "2", "3"], {"task": ["t", "t", "t"]}, ("answer",))
     assert items[0].group_id == items[1].group_id != items[2].group_id
     assert [i.task for i in items] == ["t", "t", "t"]
+
+
+@pytest.mark.parametrize(
+    ("scorers", "columns", "named"),
+    [
+        pytest.param(["math"], {"ground_truth": ["4"]}, ["'math'", "ground_truth", "reference_columns"], id="math-gold-elsewhere"),
+        pytest.param(["code"], {"unit_tests": ["assert f() == 1"]}, ["'code'", "unit_tests", "tests"], id="code-tests-elsewhere"),
+        pytest.param({"length": {"params": {"mode": "cosine"}}}, {"answer": ["4"]}, ["'length'", "correct"], id="cosine-without-correct"),
+    ],
+)
+def test_a_missing_scorer_input_raises_on_the_first_call(scorers: Any, columns: dict, named: list[str]) -> None:
+    funcs = reward_funcs(f"http://127.0.0.1:{free_port()}", scorers)  # never reached: the check comes first
+    with pytest.raises(MissingScorerInput) as caught:
+        asyncio.run(call_like_trl(funcs, ["p"], ["4"], **columns))
+    for part in named:
+        assert part in str(caught.value)
+    assert "completion_ids" not in str(caught.value) and "trainer_state" not in str(caught.value)  # TRL's own kwargs
+
+
+def test_token_ids_and_correctness_become_item_metadata() -> None:
+    items = build_items(["p", "p"], ["ab", "c"], {"completion_ids": [[1, 2, 3], [4]], "correct": [True, False]}, REFERENCE_COLUMNS)
+    assert [i.metadata for i in items] == [{"completion_tokens": 3, "correct": True}, {"completion_tokens": 1, "correct": False}]

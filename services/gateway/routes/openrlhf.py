@@ -1,14 +1,19 @@
 """`POST /get_reward`: OpenRLHF's remote reward model protocol, served by the same scoring path.
 
-OpenRLHF (`--remote_rm_url http://host:8000/get_reward?scorers=math:1,format:0.2`) posts parallel
-lists: `query` (prompt + response, as one string), `prompts` and `labels` (the gold). We answer
-`rewards`, `scores` (the same numbers; OpenRLHF's dynamic filtering reads them) and `extra_logs`
-(each scorer's component per sample, which OpenRLHF logs).
+OpenRLHF (`--reward.remote_url http://host:8000/get_reward?scorers=math:1,format:0.2`, named
+`--remote_rm_url` before 0.10.2) posts parallel
+lists: `query` (prompt + response, decoded with the special tokens kept), `prompts` and `labels`
+(the gold); OpenRLHF before 0.6 sends `query` alone. The response is cut out of `query` by
+`rewardstack.services.decoded_text.locate_response` (padding, BOS, stop tokens and chat-template
+markers removed); an item whose response cannot be located with certainty is `unscorable` with
+the reason, never scored whole. We answer `rewards`, `scores` (the same numbers; OpenRLHF's dynamic
+filtering reads them) and `extra_logs` (each scorer's component per sample, which OpenRLHF logs).
 
-Query parameters: `scorers` (default `math`; `name` or `name:weight`, comma-separated) and
-`fallback`, the value for items that are not `ok`. Without `fallback` such items are null:
-OpenRLHF cannot mask a sample, so the run stops rather than learn from a made-up number. An
-`error` (our infrastructure) is null even with a fallback.
+Query parameters: `scorers` (default `math`; `name` or `name:weight`, comma-separated),
+`fallback`, the value for items that are not `ok`, and `special_tokens`, extra tokens
+(comma-separated) to strip around the response besides the built-in families'. Without `fallback`
+such items are null: OpenRLHF cannot mask a sample, so the run stops rather than learn from a
+made-up number. An `error` (our infrastructure) is null even with a fallback.
 
 OpenRLHF's reward workers often post one sample per request, many at once. Requests that
 arrive within `BATCH_WINDOW_S` of each other, with the same scorers, are scored as one batch
@@ -23,15 +28,27 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from rewardstack.services.contract import ErrorBody, ItemResult, ScoreBatch, ScoreItem, ScorerRequest, Status, parse_scorer_spec
+from rewardstack.services.contract import (
+    ComponentResult,
+    ErrorBody,
+    ItemResult,
+    ScoreBatch,
+    ScoreItem,
+    ScorerRequest,
+    Status,
+    check_json_values,
+    parse_scorer_spec,
+)
+from rewardstack.services.decoded_text import NotLocated, locate_response
 from rewardstack.services.gateway import scoring
+from rewardstack.services.gateway.body import JsonBodyRoute
 from rewardstack.services.gateway.deps import MetricsDep, PoolDep, RegistryDep, SettingsDep
 from rewardstack.services.gateway.errors import InvalidRequest
 from rewardstack.services.gateway.limits import require_token
 
-router = APIRouter(tags=["openrlhf"], dependencies=[Depends(require_token)])
+router = APIRouter(tags=["openrlhf"], dependencies=[Depends(require_token)], route_class=JsonBodyRoute)
 
 BATCH_WINDOW_S = 0.005  # how long the first request of a batch waits for others to join it
 
@@ -41,9 +58,16 @@ class RewardRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    query: list[str] = Field(min_length=1, description="prompt + response of each sample")
+    # Empty lists are a valid request: OpenRLHF 0.9.1-0.11 shard each call over every URL, so with one
+    # sample and several URLs all but one get `{"query": []}`, and a 4xx there loses the sample's reward.
+    query: list[str] = Field(description="prompt + response of each sample")
     prompts: list[str] | None = Field(default=None, description="the prompt of each sample; cut off `query` to get the response")
     labels: list[Any] | None = Field(default=None, description="the gold answer (or tests) of each sample")
+
+    @model_validator(mode="after")
+    def _finite_labels(self) -> RewardRequest:
+        check_json_values(self.labels, "labels")
+        return self
 
 
 class RewardResponse(BaseModel):
@@ -60,20 +84,28 @@ def parse_scorers(spec: str) -> dict[str, ScorerRequest]:
         raise InvalidRequest("query.scorers", str(exc)) from None
 
 
-def to_items(body: RewardRequest) -> list[ScoreItem]:
-    """The response is what follows the prompt in `query`; the whole query when it does not start with it."""
+def to_items(body: RewardRequest, special_tokens: tuple[str, ...] = ()) -> list[ScoreItem | NotLocated]:
+    """One item per sample, its completion the response located in `query`; `NotLocated` where it cannot be."""
     n = len(body.query)
     for name in ("prompts", "labels"):
         values = getattr(body, name)
         if values is not None and len(values) != n:
             raise InvalidRequest(name, f"{len(values)} entries for {n} queries; the lists are parallel")
-    items = []
+    items: list[ScoreItem | NotLocated] = []
     for i, query in enumerate(body.query):
         prompt = body.prompts[i] if body.prompts is not None else None
-        completion = query[len(prompt) :] if prompt and query.startswith(prompt) else query
+        located = locate_response(query, prompt, extra_special_tokens=special_tokens)
+        if isinstance(located, NotLocated):
+            items.append(located)
+            continue
         reference = body.labels[i] if body.labels is not None else None
-        items.append(ScoreItem(prompt=prompt, completion=completion, reference=reference))
+        items.append(ScoreItem(prompt=prompt, completion=located.response, reference=reference))
     return items
+
+
+def _not_located(index: int, reason: str, scorers: dict[str, ScorerRequest]) -> ItemResult:
+    component = ComponentResult(value=None, status=Status.UNSCORABLE, detail=f"response not located in query: {reason}")
+    return ItemResult(id=str(index), reward=None, status=Status.UNSCORABLE, components={name: component for name in scorers})
 
 
 @dataclass
@@ -143,7 +175,7 @@ def _value(value: float | None, status: Status, fallback: float | None) -> float
 @router.post(
     "/get_reward",
     response_model=RewardResponse,
-    responses={401: {"model": ErrorBody}, 413: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
+    responses={400: {"model": ErrorBody}, 401: {"model": ErrorBody}, 413: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
 )
 async def get_reward(
     body: RewardRequest,
@@ -153,18 +185,28 @@ async def get_reward(
     pool: PoolDep,
     metrics: MetricsDep,
     scorers: Annotated[str, Query(description="scorers and weights, e.g. math:1,format:0.2")] = "math",
-    fallback: Annotated[float | None, Query(description="value for items that are not ok; default null")] = None,
+    fallback: Annotated[float | None, Query(allow_inf_nan=False, description="value for items that are not ok; default null")] = None,
+    special_tokens: Annotated[str, Query(description="extra tokens to strip around the response, comma-separated")] = "",
 ) -> RewardResponse:
     """Score OpenRLHF's samples; concurrent requests with the same scorers share one scoring call."""
     wire = parse_scorers(scorers)
-    items = to_items(body)
-    scoring.check_limits(ScoreBatch(items=items, scorers=wire), settings)  # one bad request must not fail its batch-mates
+    if not body.query:
+        scoring.resolve_scorers(ScoreBatch(items=[ScoreItem(completion="")], scorers=wire), registry)
+        return RewardResponse(rewards=[], scores=[], extra_logs={name: [] for name in wire})
+    located = to_items(body, tuple(t for t in special_tokens.split(",") if t))
+    items = [item for item in located if isinstance(item, ScoreItem)]
+    check = ScoreBatch(items=items or [ScoreItem(completion="")], scorers=wire)
+    scoring.check_limits(check, settings)  # one bad request must not fail its batch-mates
+    scoring.resolve_scorers(check, registry)  # an unknown scorer is a 422 even when no item was located
 
     async def run(batch_items: list[ScoreItem]) -> list[ItemResult]:
         result = await scoring.score(ScoreBatch(items=batch_items, scorers=wire), registry, settings, pool, metrics)
         return result.results
 
-    results = await batcher.submit(scorers, items, run)
+    for _ in range(len(located) - len(items)):  # never scored, still counted: a dashboard shows them as unscorable
+        metrics.items.labels(Status.UNSCORABLE.value).inc()
+    scored = iter(await batcher.submit(scorers, items, run) if items else [])
+    results = [_not_located(i, x.reason, wire) if isinstance(x, NotLocated) else next(scored) for i, x in enumerate(located)]
     rewards = [_value(r.reward, r.status, fallback) for r in results]
     extra_logs = {name: [_value(r.components[name].value, r.components[name].status, fallback) for r in results] for name in wire}
     return RewardResponse(rewards=rewards, scores=rewards, extra_logs=extra_logs)

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from rewardstack.services.contract import ItemResult, ScoreItem, Status
+from rewardstack.services.decoded_text import NotLocated
 from rewardstack.services.gateway.routes.openrlhf import MicroBatcher, RewardRequest, to_items
 
 
@@ -48,7 +49,7 @@ def test_a_multi_sample_request_and_the_fallback(client: httpx.Client) -> None:
 
 
 def test_an_infrastructure_error_stays_null_under_a_fallback(client: httpx.Client) -> None:
-    data = client.post("/get_reward?scorers=number&fallback=0", json={"query": ["raise", "3"]}).json()
+    data = client.post("/get_reward?scorers=number&fallback=0", json={"query": ["p raise", "p 3"], "prompts": ["p ", "p "]}).json()
     assert data["rewards"] == [None, 3.0]
 
 
@@ -59,7 +60,11 @@ def test_an_infrastructure_error_stays_null_under_a_fallback(client: httpx.Clien
         pytest.param("/get_reward?scorers=number", {"query": ["1"], "labels": []}, "invalid_request", "labels", id="ragged-labels"),
         pytest.param("/get_reward?scorers=number:x", {"query": ["1"]}, "invalid_request", "query.scorers", id="bad-weight"),
         pytest.param("/get_reward?scorers=nosuch", {"query": ["1"]}, "unknown_scorer", "nosuch", id="unknown-scorer"),
-        pytest.param("/get_reward", {"query": []}, "invalid_request", "query: List should have at least 1 item", id="empty-query"),
+        pytest.param("/get_reward?scorers=nosuch", {"query": []}, "unknown_scorer", "nosuch", id="unknown-scorer-empty-query"),
+        pytest.param("/get_reward?scorers=number&fallback=nan", {"query": ["1"]}, "invalid_request", "fallback", id="nan-fallback"),
+        pytest.param("/get_reward?scorers=number&fallback=inf", {"query": ["1"]}, "invalid_request", "fallback", id="inf-fallback"),
+        pytest.param("/get_reward?scorers=number:nan", {"query": ["1"]}, "invalid_request", "query.scorers", id="nan-weight"),
+        pytest.param("/get_reward?scorers=nosuch", {"query": ["no template"]}, "unknown_scorer", "nosuch", id="unknown-scorer-none-located"),
     ],
 )
 def test_bad_requests_are_a_clear_422(client: httpx.Client, url: str, body: dict, code: str, field: str) -> None:
@@ -70,8 +75,31 @@ def test_bad_requests_are_a_clear_422(client: httpx.Client, url: str, body: dict
 
 
 def test_to_items_cuts_the_prompt_and_maps_labels_to_reference() -> None:
-    items = to_items(RewardRequest(query=["Q: 2+2? A: 4", "unrelated"], prompts=["Q: 2+2? A:", "Q:"], labels=["4", {"tests": []}]))
-    assert [(i.prompt, i.completion, i.reference) for i in items] == [("Q: 2+2? A:", " 4", "4"), ("Q:", "unrelated", {"tests": []})]
+    items = to_items(RewardRequest(query=["Q: 2+2? A: 4</s>", "unrelated"], prompts=["Q: 2+2? A:", "Q:"], labels=["4", {"tests": []}]))
+    first, second = items
+    assert isinstance(first, ScoreItem) and (first.prompt, first.completion, first.reference) == ("Q: 2+2? A:", " 4", "4")
+    assert isinstance(second, NotLocated) and "prompt was not found" in second.reason  # never scored whole
+
+
+def test_a_response_that_cannot_be_located_is_unscorable_with_the_reason(client: httpx.Client) -> None:
+    body = {"query": ["Example: \\boxed{42}. Q: 5*5? I don't know.", "Q: 3 <|im_end|><|endoftext|>"], "prompts": ["Q: 6*7?", "Q: "]}
+    data = client.post("/get_reward?scorers=number&fallback=-1", json=body).json()
+    assert data["rewards"] == [-1.0, 3.0]  # the fallback stands in; the query was never graded whole
+    assert client.post("/get_reward?scorers=number", json=body).json()["rewards"] == [None, 3.0]
+
+
+def test_query_only_payloads_of_old_openrlhf_use_the_chat_template(client: httpx.Client) -> None:
+    query = "<|endoftext|><|im_start|>user\nSay 7, as in \\boxed{42}<|im_end|>\n<|im_start|>assistant\n7<|im_end|><|endoftext|>"
+    data = client.post("/get_reward?scorers=number,chars:0", json={"query": [query, "no template 5"]}).json()
+    assert data["rewards"] == [7.0, None]
+    assert data["extra_logs"]["chars"] == [1.0, None]
+
+
+def test_extra_special_tokens_by_query_parameter(client: httpx.Client) -> None:
+    body = {"query": ["p 9<|stop|><|fill|>"], "prompts": ["p "]}
+    assert client.post("/get_reward?scorers=chars", json=body).json()["rewards"] == [len("9<|stop|><|fill|>")]
+    url = "/get_reward?scorers=chars&special_tokens=<|stop|>,<|fill|>"
+    assert client.post(url, json=body).json()["rewards"] == [1.0]
 
 
 def test_the_batcher_joins_concurrent_requests_into_one_call_and_splits_the_results() -> None:
@@ -113,3 +141,10 @@ def test_the_batcher_respects_the_item_limit_and_passes_errors_to_every_waiter()
 
     assert asyncio.run(main()) == [3, 3, 5, "RuntimeError", "RuntimeError"]
     assert sorted(calls) == [2, 3, 3, 5]
+
+
+def test_an_empty_shard_is_answered_with_empty_lists(client: httpx.Client) -> None:
+    """OpenRLHF 0.9.1-0.11 split one sample over several URLs: the others get empty lists, and must not fail."""
+    data = client.post("/get_reward?scorers=number,chars", json={"query": [], "prompts": [], "labels": []})
+    assert data.status_code == 200
+    assert data.json() == {"rewards": [], "scores": [], "extra_logs": {"number": [], "chars": []}}

@@ -96,10 +96,11 @@ def test_bad_params_name_the_field_once(client: httpx.Client) -> None:
     assert detail.count("scorers.number.params") == 1
 
 
-def test_invalid_json_is_a_422(client: httpx.Client) -> None:
+def test_invalid_json_is_a_400(client: httpx.Client) -> None:
     response = client.post("/v1/score", content=b"{not json", headers={"content-type": "application/json"})
-    assert response.status_code == 422
-    assert response.json()["code"] == "invalid_request"
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_json"
+    assert "line 1 column 2" in response.json()["detail"]
 
 
 def test_batch_deadline_times_out_what_is_not_done(client: httpx.Client) -> None:
