@@ -66,7 +66,7 @@ class HttpModelClient:
         except httpx.HTTPError as exc:
             raise ModelUnavailable(f"model server {self._http.base_url}: {type(exc).__name__}: {exc}") from exc
         if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
-            raise ModelRejected(f"model server refused {model!r} ({response.status_code}): {response.text[:500]}")
+            raise ModelRejected(f"model server answered {response.status_code} for {model!r} (the request was refused): {response.text[:500]}")
         if response.status_code != 200:
             raise ModelUnavailable(f"model server answered {response.status_code} for {model!r}: {response.text[:500]}")
         try:
