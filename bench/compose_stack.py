@@ -6,8 +6,11 @@ compose project name and a free loopback port, so it never collides with a stack
 
 podman-compose 1.6 caveats handled here: `deploy.replicas` is honoured only with
 `mode: replicated` (compose.yaml sets it; replica counts come from GATEWAY_REPLICAS /
-SANDBOX_REPLICAS), and `down` can leave scaled containers behind, so `down()` removes every
-container and network carrying the project's label as well.
+SANDBOX_REPLICAS / MODELS_REPLICAS), `down` can leave scaled containers behind, so `down()`
+removes every container, network and volume carrying the project's label as well, and a relative
+seccomp path is resolved against the current folder, so the stack is given the profile's absolute
+path (REWARDSTACK_SECCOMP_PROFILE, as docs/operations.md tells podman users) and podman-compose
+runs from `workdir`, by default a folder other than the repository root.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +31,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 ENGINE_SETUP = ROOT.parent / "shared" / "tools" / "container-engine-setup"
 LOCAL_WHEELS = Path("/opt/wheels")
+SECCOMP_PROFILE = ROOT / "deploy" / "seccomp" / "sandbox.json"
+SERVICES = ("lb", "sandbox-lb", "models-lb", "gateway", "sandbox", "models")  # long-running, `tokens` is one-shot
 BASE_IMAGE = "docker.io/library/python:3.11-slim"  # what docker/Dockerfile builds FROM; built locally by ENGINE_SETUP
 # What wait_ready scores until nothing comes back `error`: one item for the CPU scorers and the
 # model server, one that makes the code scorer call a sandbox replica.
@@ -97,9 +103,11 @@ class ComposeStack:
     project: str = "rewardstack-test"
     gateways: int = 2
     sandboxes: int = 2
+    models: int = 2
     scorer_workers: int = 2
     port: int = field(default_factory=free_port)
     extra_env: dict[str, str] = field(default_factory=dict)
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="rewardstack-compose-")))
 
     @property
     def url(self) -> str:
@@ -111,14 +119,24 @@ class ComposeStack:
             "REWARDSTACK_PORT": str(self.port),
             "GATEWAY_REPLICAS": str(self.gateways),
             "SANDBOX_REPLICAS": str(self.sandboxes),
+            "MODELS_REPLICAS": str(self.models),
             "REWARDSTACK_SCORER_WORKERS": str(self.scorer_workers),
+            "REWARDSTACK_SECCOMP_PROFILE": str(SECCOMP_PROFILE),
             **self.extra_env,
         })
         return env
 
+    def compose_command(self) -> list[str]:
+        """podman-compose for this project: `docker compose` in the README's commands becomes this."""
+        return ["podman-compose", "-p", self.project, "-f", str(ROOT / "compose.yaml")]
+
+    def run(self, command: list[str] | str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+        """A command in `workdir` with this stack's environment (a string runs in a shell)."""
+        return subprocess.run(command, cwd=self.workdir, env=self._env(), capture_output=True, text=True,
+                              timeout=timeout_s, shell=isinstance(command, str))
+
     def _compose(self, *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
-        command = ["podman-compose", "-p", self.project, "-f", str(ROOT / "compose.yaml"), *args]
-        return subprocess.run(command, cwd=ROOT, env=self._env(), capture_output=True, text=True, timeout=timeout_s)
+        return self.run([*self.compose_command(), *args], timeout_s=timeout_s)
 
     def up(self) -> None:
         self.down()  # a stack left by an interrupted run would hold the names
@@ -127,13 +145,16 @@ class ComposeStack:
             raise RuntimeError(f"podman-compose up failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
 
     def down(self) -> None:
-        self._compose("down", "-t", "3", timeout_s=180)
+        """Remove the project's containers, networks and volumes (its service tokens too)."""
+        self._compose("down", "-v", "-t", "3", timeout_s=180)
         label = f"label=com.docker.compose.project={self.project}"
         leftovers = _podman("ps", "-aq", "--filter", label).split()
         if leftovers:
             _podman("rm", "-f", "-t", "2", *leftovers, timeout_s=120, check=False)
         for network in _podman("network", "ls", "-q", "--filter", label, check=False).split():
             _podman("network", "rm", "-f", network, check=False)
+        for volume in _podman("volume", "ls", "-q", "--filter", label, check=False).split():
+            _podman("volume", "rm", "-f", volume, check=False)
 
     def containers(self, service: str) -> list[str]:
         """Names of the service's containers, replica 1 first."""
@@ -145,7 +166,7 @@ class ComposeStack:
 
     def logs(self, tail: int = 40) -> str:
         lines = []
-        for service in ("lb", "gateway", "sandbox", "models"):
+        for service in ("tokens", *SERVICES):
             for name in self.containers(service):
                 out = subprocess.run(["podman", "logs", "--tail", str(tail), name], capture_output=True, text=True, timeout=30)
                 lines.append(f"--- {name}\n{out.stdout}{out.stderr}")

@@ -51,6 +51,7 @@ class PhaseResult:
     sent: int = 0  # items sent
     rewarded: int = 0  # items back `ok` with the expected value
     failed: int = 0  # items back not `ok`, or in a batch the client gave up on
+    timeouts: int = 0  # of those, items with a component `timeout` (a deadline passed while scoring)
     lost: int = 0  # items sent that no result names
     duplicated: int = 0  # items named by more than one result
     wrong: int = 0  # `ok` items whose value is not the known correct one
@@ -74,7 +75,7 @@ class PhaseResult:
     def line(self) -> str:
         return (f"{self.name:<10} conc {self.concurrency:>3}  {self.elapsed_s:6.1f} s  "
                 f"{self.rewards_per_s:8.1f} rewards/s  p50 {self.percentile_ms(50):7.0f} ms  p99 {self.percentile_ms(99):7.0f} ms  "
-                f"sent {self.sent}  ok {self.rewarded}  failed {self.failed}  lost {self.lost}  "
+                f"sent {self.sent}  ok {self.rewarded}  failed {self.failed}  timeouts {self.timeouts}  lost {self.lost}  "
                 f"dup {self.duplicated}  wrong {self.wrong}" + (f"  errors {dict(self.errors)}" if self.errors else ""))
 
 
@@ -86,6 +87,7 @@ def check_batch(result: PhaseResult, workload: Workload, ids: list[str], answer:
     for item in answer.results:
         if item.status != Status.OK:
             result.failed += 1
+            result.timeouts += any(c.status == Status.TIMEOUT for c in item.components.values())
             details = [f"{name}:{c.status.value}:{c.detail[:80]}" for name, c in item.components.items() if c.status != Status.OK]
             result.errors[";".join(details) or item.status.value] += 1
         elif workload.is_correct(item):
@@ -182,7 +184,8 @@ async def run(args: argparse.Namespace, url: str, stack: ComposeStack | None) ->
         ratio = load.rewards_per_s / baseline.rewards_per_s if baseline.rewards_per_s else float("nan")
         print(f"rewards/s at concurrency {args.concurrency}: {load.rewards_per_s:.1f} = {ratio:.2f}x the concurrency-1 "
               f"baseline ({baseline.rewards_per_s:.1f}); p50 {load.percentile_ms(50):.0f} ms, p99 {load.percentile_ms(99):.0f} ms")
-        print("RESULT:", "PASS (no item failed, lost, duplicated or wrong)" if ok else "FAIL")
+        print(f"timeouts {baseline.timeouts + load.timeouts}, lost {baseline.lost + load.lost}")
+        print("RESULT:", "PASS (no item failed, timed out, lost, duplicated or wrong)" if ok else "FAIL")
         if args.json:
             Path(args.json).write_text(json.dumps({"baseline": baseline.__dict__ | {"rewards_per_s": baseline.rewards_per_s},
                                                    "load": load.__dict__ | {"rewards_per_s": load.rewards_per_s},

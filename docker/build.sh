@@ -15,9 +15,6 @@ ENGINE=${ENGINE:-$(command -v podman || command -v docker)}
 TAG=${TAG:-latest}
 ROLES=${ROLES:-"gateway sandbox models lb"}
 flags=()
-if [ "$(basename "$ENGINE")" = podman ]; then
-  flags+=(--format docker)    # keep HEALTHCHECK (the OCI format drops it)
-fi
 if [ "${1:-}" = "--local-wheels" ]; then
   setup=${CONTAINER_ENGINE_SETUP:-../shared/tools/container-engine-setup}
   # shellcheck disable=SC2207

@@ -119,6 +119,11 @@ class ModelServerSettings(BaseSettings):
     max_items_per_request: int = Field(default=4096, ge=1)
     max_response_chars: int = Field(default=200_000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024, description="Request bodies past this are a 413, read no further.")
+    request_deadline_s: float = Field(
+        default=60.0, gt=0, le=3600,
+        description="A scoring request not done within this is a 503 and its queued work is dropped; "
+                    "the server stays free for the next one.",
+    )
 
     @field_validator("api_token")
     @classmethod

@@ -5,6 +5,12 @@ and runs all forward passes on one thread (one device: passes would only contend
 runs on other threads, so a request is prepared while the previous pass computes; one lock keeps
 tokenizing to one thread at a time, because a Hugging Face fast tokenizer shared between threads
 can fail with "Already borrowed" (the embedded models even share one).
+
+Before any tokenizing, every item is cut to what its model could read (`cap_characters`): the
+prompt keeps its last `max_length * chars_per_token` characters (the model would cut it from the
+left anyway), and a response longer than that is `too_long` without being tokenized (it is never
+cut: a reward for half an answer is a wrong reward). A tokenizer's cost grows with its input, so
+without this one 60 MB prompt held the server for minutes while it tokenized text it would drop.
 """
 
 from __future__ import annotations
@@ -19,7 +25,12 @@ from pathlib import Path
 from rewardstack.services.model_server.backends.base import Backend, Prepared
 from rewardstack.services.model_server.batcher import DynamicBatcher, PassObserver
 from rewardstack.services.model_server.config import ModelSpec, force_offline
-from rewardstack.services.model_server.schema import ModelInfo, ModelItem, ModelOutcome
+from rewardstack.services.model_server.schema import ModelInfo, ModelItem, ModelOutcome, OutcomeStatus
+
+# Characters one token stands for, at most, for the purpose of the cut above. Natural text runs at
+# 3-5 characters per token and code at up to ~10; 16 leaves room, so the cut never reaches text
+# that would have fit, while bounding the work per item to a few hundred kilobytes per model window.
+CHARS_PER_TOKEN = 16
 
 
 class UnknownModel(LookupError):
@@ -66,12 +77,29 @@ def _load_one(spec: ModelSpec, encoders: dict[Path | None, object]) -> Backend:
     return EmbeddedBackend(spec.head, encoders[spec.path], Heads.load(), max_length=spec.max_length)  # type: ignore[arg-type]
 
 
+def cap_characters(item: ModelItem, max_chars: int) -> ModelItem | ModelOutcome:
+    """The item as its model can read it: prompt cut from the left to `max_chars`; a longer response is `too_long`."""
+    if len(item.response) > max_chars:
+        return ModelOutcome(
+            status=OutcomeStatus.TOO_LONG,
+            detail=f"the response has {len(item.response)} characters; the model reads at most {max_chars} "
+                   f"({max_chars // CHARS_PER_TOKEN} tokens of at most {CHARS_PER_TOKEN} characters)",
+        )
+    if item.prompt is not None and len(item.prompt) > max_chars:
+        return ModelItem(prompt=item.prompt[-max_chars:], response=item.response)
+    return item
+
+
 class ServedModels:
     """Models by name; `await score(name, items)` returns one outcome per item, in order."""
 
     def __init__(self, backends: Mapping[str, Backend], batchers: Mapping[str, DynamicBatcher]) -> None:
         self.backends, self.batchers = dict(backends), dict(batchers)
         self._tokenizing = threading.Lock()
+
+    def max_chars(self, name: str) -> int:
+        """Characters of prompt (kept from the right) or response that model `name` reads at most."""
+        return self.backends[name].max_length * CHARS_PER_TOKEN
 
     @classmethod
     @asynccontextmanager
@@ -107,8 +135,11 @@ class ServedModels:
         ]
 
     def _prepare(self, backend: Backend, items: Sequence[ModelItem]) -> list[Prepared | ModelOutcome]:
+        capped = [cap_characters(item, backend.max_length * CHARS_PER_TOKEN) for item in items]
+        readable = [c for c in capped if isinstance(c, ModelItem)]
         with self._tokenizing:
-            return backend.prepare(items)
+            prepared = iter(backend.prepare(readable) if readable else [])
+        return [next(prepared) if isinstance(c, ModelItem) else c for c in capped]
 
     async def score(self, name: str, items: Sequence[ModelItem]) -> list[ModelOutcome]:
         if name not in self.backends:

@@ -3,7 +3,10 @@
 A whole scorer batch is one call to the model, which batches it with whatever else is waiting.
 Each item's prompt (chat turns joined, cut from the left by the model if needed) and completion
 are judged together. An outage or a failed forward pass is status `error` and a missed batch
-deadline `timeout`; neither is ever a number.
+deadline `timeout`; neither is ever a number. Both scorers share one circuit breaker for their
+model server (`rewardstack.services.breaker`): after 3 outages in a row they answer `error` at once,
+naming the last failure, instead of waiting on a dead server for every batch, and probe it again
+after a cool-down of 1 s that doubles up to 30 s while it stays down.
 
 `open_neural_scorers(settings)` gives the gateway both scorers: over HTTP when
 `settings.models_url` is set, else with the embedded CPU default loaded in this process (model
@@ -20,7 +23,8 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from rewardstack.services.model_server.client import ModelClient, ModelUnavailable
+from rewardstack.services.breaker import CircuitBreaker, CircuitOpen
+from rewardstack.services.model_server.client import ModelClient, ModelRejected, ModelUnavailable
 from rewardstack.services.model_server.schema import ModelItem, ModelOutcome, OutcomeStatus
 from rewardstack.services.scorers.types import BatchScorer, Params, Sample, Scored, ScoringContext
 from rewardstack.services.settings import Settings
@@ -33,8 +37,10 @@ class NeuralParams(Params):
 class _NeuralScorer(BatchScorer):
     Params: ClassVar[type[Params]] = NeuralParams
 
-    def __init__(self, client: ModelClient) -> None:
+    def __init__(self, client: ModelClient, breaker: CircuitBreaker | None = None) -> None:
+        """`breaker`: shared by every scorer of the same model server; default: one of its own."""
         self.client = client
+        self.breaker = breaker or model_server_breaker("the model server")
 
     async def score_batch(self, samples: Sequence[Sample], params: Params, context: ScoringContext) -> list[Scored]:
         assert isinstance(params, NeuralParams)
@@ -44,9 +50,11 @@ class _NeuralScorer(BatchScorer):
         timeout = None if context.batch_deadline is None else max(0.0, context.batch_deadline - loop.time())
         started = time.perf_counter()
         try:
-            outcomes = await asyncio.wait_for(self.client.score(model, items), timeout)
+            outcomes = await asyncio.wait_for(self.breaker.call(lambda: self.client.score(model, items)), timeout)
         except asyncio.TimeoutError:
             return [Scored.timeout(f"model {model!r} did not answer within the batch deadline")] * len(samples)
+        except CircuitOpen as exc:
+            return [Scored.error(f"model {model!r} not asked: {exc}")] * len(samples)
         except ModelUnavailable as exc:
             return [Scored.error(f"model {model!r}: {exc}")] * len(samples)
         latency_ms = (time.perf_counter() - started) * 1000
@@ -88,6 +96,12 @@ class SafetyScorer(_NeuralScorer):
     version: ClassVar[int] = 1
 
 
+def model_server_breaker(name: str) -> CircuitBreaker:
+    """The breaker the neural scorers share: outages count, a request the server refused (4xx) does not."""
+    return CircuitBreaker(name, failures=(ModelUnavailable,), answered=(ModelRejected,),
+                          failure_threshold=3, open_s=1.0, max_open_s=30.0)
+
+
 @asynccontextmanager
 async def open_neural_scorers(settings: Settings) -> AsyncIterator[list[BatchScorer]]:
     """Both neural scorers for the gateway's lifespan; closes their client or models on exit."""
@@ -95,8 +109,9 @@ async def open_neural_scorers(settings: Settings) -> AsyncIterator[list[BatchSco
         from rewardstack.services.model_server.client import HttpModelClient
 
         http = HttpModelClient(settings.models_url, api_token=settings.models_api_token)
+        breaker = model_server_breaker(f"model server {settings.models_url}")
         try:
-            yield [HelpfulnessScorer(http), SafetyScorer(http)]
+            yield [HelpfulnessScorer(http, breaker), SafetyScorer(http, breaker)]
         finally:
             await http.aclose()
         return
@@ -106,7 +121,8 @@ async def open_neural_scorers(settings: Settings) -> AsyncIterator[list[BatchSco
 
     async with ServedModels.open(embedded_models()) as models:
         local = LocalModelClient(models)
-        yield [HelpfulnessScorer(local), SafetyScorer(local)]
+        breaker = model_server_breaker("the embedded models")
+        yield [HelpfulnessScorer(local, breaker), SafetyScorer(local, breaker)]
 
 
-__all__ = ["HelpfulnessScorer", "ModelUnavailable", "NeuralParams", "SafetyScorer", "open_neural_scorers"]
+__all__ = ["HelpfulnessScorer", "ModelUnavailable", "NeuralParams", "SafetyScorer", "model_server_breaker", "open_neural_scorers"]

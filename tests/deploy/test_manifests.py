@@ -143,10 +143,11 @@ def test_compose_publishes_only_the_load_balancer_on_loopback() -> None:
 
 def test_compose_runs_replicas_and_a_gpu_profile() -> None:
     services = _compose()["services"]
-    for role in ("gateway", "sandbox"):
+    for role in ("gateway", "sandbox", "models"):
         deploy = services[role]["deploy"]
         # podman-compose honours deploy.replicas only with mode: replicated
         assert deploy["mode"] == "replicated" and "replicas" in deploy
+        assert deploy["replicas"].endswith(":-2}"), role  # two of each by default: one can die
     gpu = services["models-gpu"]
     assert gpu["profiles"] == ["gpu"]
     assert gpu["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
@@ -161,18 +162,65 @@ def test_compose_every_service_drops_capabilities_and_builds_a_dockerfile_target
         assert not svc.get("privileged") and "no-new-privileges=true" in svc["security_opt"], name
         assert svc["build"]["target"] in targets, name
         assert svc["image"] == f"rewardstack-{svc['build']['target']}:latest", name
+        if name != "tokens":  # one shot
+            assert svc["restart"] == "always", name  # a crashed or OOM-killed container comes back
+            assert "healthcheck" in svc, name  # compose's own: podman's default image format drops HEALTHCHECK
+        assert "depends_on" not in svc, name  # podman does not restart a container whose dependency is down
 
 
-def test_haproxy_balances_least_connections_with_retries_and_checks_over_compose_services() -> None:
-    config = (ROOT / "docker" / "lb" / "haproxy.cfg").read_text()
+LB_ROLES = {"lb": ("gateways.cfg", "gateway", 8000), "sandbox-lb": ("sandboxes.cfg", "sandbox", 8100),
+            "models-lb": ("models.cfg", "models", 8200)}
+
+
+def _networks(svc: dict[str, Any]) -> dict[str, Any]:
+    networks = svc.get("networks", {})
+    return {n: {} for n in networks} if isinstance(networks, list) else networks
+
+
+def test_each_load_balancer_serves_one_segment_and_lists_its_replicas_address_range() -> None:
+    compose = _compose()
+    services, networks = compose["services"], compose["networks"]
+    common = (ROOT / "docker" / "lb" / "haproxy.cfg").read_text()
+    assert "retry-on conn-failure" in common and "option redispatch" in common and not re.search(r"^backend ", common, re.M)
+    for lb, (config_file, role, port) in LB_ROLES.items():
+        assert services[lb]["command"][-2:] == ["-f", f"/etc/haproxy/{config_file}"], lb
+        config = (ROOT / "docker" / "lb" / config_file).read_text()
+        assert len(re.findall(r"^backend ", config, re.M)) == 1 and f"bind :{port}" in config
+        assert "balance leastconn" in config and f"option httpchk GET {READY_PATHS[services[role]['build']['target']]}" in config
+        (replica_network,) = [n for n in _networks(services[role]) if n in _networks(services[lb])]
+        ip_range = networks[replica_network]["ipam"]["config"][0]["ip_range"]
+        prefix, first = ip_range.rsplit(".", 1)[0], int(ip_range.rsplit(".", 1)[1].split("/")[0])
+        size = 2 ** (32 - int(ip_range.split("/")[1]))
+        listed = re.findall(rf"^\s+server \S+ ({re.escape(prefix)}\.\d+):{port}( backup)?$", config, re.M)
+        assert sorted(int(a.rsplit(".", 1)[1]) for a, _ in listed if not (role == "models" and a.endswith(".3"))) == list(range(first, first + size)), lb
+    assert "server models-gpu 10.213.5.3:8200\n" in (ROOT / "docker" / "lb" / "models.cfg").read_text()
+    assert services["models-gpu"]["networks"]["model-runs"]["ipv4_address"] == "10.213.5.3"
+
+
+def test_compose_segments_the_backend_and_only_the_lb_has_a_way_out() -> None:
+    compose = _compose()
+    services, networks = compose["services"], compose["networks"]
+    assert "internal" not in networks["edge"]
+    for name, network in networks.items():
+        if name != "edge":
+            assert network["internal"] is True and network["x-podman.disable_dns"] is True, name
+    member = {name: set(_networks(svc)) for name, svc in services.items() if "networks" in svc}
+    assert [name for name, nets in member.items() if "edge" in nets] == ["lb"]
+    assert member["sandbox"] == {"sandbox-runs"} and member["models"] == member["models-gpu"] == {"model-runs"}
+    assert member["gateway"] == {"front", "sandbox-calls", "model-calls"}
+    for other in ("gateway", "models", "lb", "models-lb"):  # a sandbox shares a network with its own LB only
+        assert not member["sandbox"] & member[other], other
+    assert services["tokens"]["network_mode"] == "none"
+
+
+def test_compose_makes_service_tokens_and_every_service_reads_its_own() -> None:
     services = _compose()["services"]
-    assert "retry-on conn-failure" in config and "option redispatch" in config
-    backends = re.split(r"^backend ", config, flags=re.M)[1:]
-    assert len(backends) == 3
-    for backend in backends:
-        assert "balance leastconn" in backend
-        for host, port in re.findall(r"server-template \S+ \d+ (\S+):(\d+)", backend):
-            assert host in services, host
-            target = services[host]["build"]["target"]
-            assert int(port) == ROLE_PORTS[target]
-            assert f"option httpchk GET {READY_PATHS[target]}" in backend
+    made = services["tokens"]["entrypoint"]
+    for role, variables in (("gateway", ("SANDBOX", "MODELS")), ("sandbox", ("SANDBOX",)), ("models", ("MODELS",)), ("models-gpu", ("MODELS",))):
+        svc = services[role]
+        assert svc["entrypoint"][:3] == ["python", "/src/docker/stack_tokens.py", "exec"], role
+        for variable in variables:
+            path = svc["environment"][f"REWARDSTACK_{variable}_API_TOKEN_FILE"]
+            assert path.rsplit("/", 1)[0] in made, (role, path)
+            assert f"{variable.lower()}-token:{path.rsplit('/', 1)[0]}:ro" in svc["volumes"], role
+    assert not any("models-token" in v for v in services["sandbox"]["volumes"])  # the sandbox gets its own only

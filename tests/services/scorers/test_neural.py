@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections.abc import Sequence
 
@@ -12,7 +13,8 @@ from pydantic import ValidationError
 
 from rewardstack.services.contract import Status
 from rewardstack.services.model_server.client import HttpModelClient
-from rewardstack.services.scorers.neural import HelpfulnessScorer, NeuralParams, SafetyScorer, open_neural_scorers
+from rewardstack.services.model_server.schema import ModelItem
+from rewardstack.services.scorers.neural import HelpfulnessScorer, NeuralParams, SafetyScorer, model_server_breaker, open_neural_scorers
 from rewardstack.services.scorers.types import BatchScorer, Sample, Scored, ScoringContext
 from rewardstack.services.settings import Settings
 from tests.servers import free_port, running_server
@@ -154,3 +156,66 @@ def test_the_gateway_reports_a_dead_model_server_as_error() -> None:
     for item in gateway_score(settings, GATEWAY_ITEMS)["results"]:
         assert item["status"] == "error" and item["reward"] is None
         assert {c["status"] for c in item["components"].values()} == {"error"}
+
+
+def test_a_dead_model_server_trips_the_breaker_and_later_batches_say_why_without_calling() -> None:
+    """The helpfulness and safety scorers share one breaker; once open, no batch waits on the dead server."""
+    attempts = 0
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        nonlocal attempts
+        attempts += 1
+        raise httpx.ConnectError("connection refused", request=request)
+
+    async def go() -> list[list[Scored]]:
+        client = HttpModelClient("http://models-lb:8200", transport=httpx.MockTransport(refuse))
+        breaker = model_server_breaker("model server http://models-lb:8200")
+        scorers = [HelpfulnessScorer(client, breaker), SafetyScorer(client, breaker)]
+        try:
+            return [await scorers[i % 2].score_batch(SAMPLES[:1], NeuralParams(), CONTEXT) for i in range(20)]
+        finally:
+            await client.aclose()
+
+    batches = asyncio.run(go())
+    assert attempts == 3  # the threshold; the other 17 batches never reached the transport
+    for scored in batches:
+        assert [s.status for s in scored] == [Status.ERROR] and scored[0].value is None
+    assert "ConnectError" in batches[0][0].detail
+    assert "not asked" in batches[-1][0].detail and "model server http://models-lb:8200 is unavailable" in batches[-1][0].detail
+    assert "connection refused" in batches[-1][0].detail  # the reason travels with the refusal
+
+
+def test_a_request_the_model_server_rejects_does_not_trip_the_breaker(tiny_server: str) -> None:  # noqa: F811
+    async def go() -> list[Scored]:
+        client = HttpModelClient(tiny_server)
+        breaker = model_server_breaker("model server")
+        scorer = HelpfulnessScorer(client, breaker)
+        try:
+            for _ in range(5):  # an unknown model: 404 every time, the server is up
+                await scorer.score_batch(SAMPLES[:1], NeuralParams(model="no-such-model"), CONTEXT)
+            return await scorer.score_batch(SAMPLES[:1], NeuralParams(), CONTEXT)
+        finally:
+            await client.aclose()
+
+    (scored,) = asyncio.run(go())
+    assert scored.status is Status.OK and isinstance(scored.value, float)
+
+
+def test_the_http_client_sends_only_the_end_of_a_huge_prompt() -> None:
+    sent: list[dict] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        sent.append(body)
+        return httpx.Response(200, json={"model": "helpfulness", "results": [{"score": 0.5}] * len(body["items"])})
+
+    async def go() -> None:
+        client = HttpModelClient("http://m", transport=httpx.MockTransport(answer), max_prompt_chars=1000)
+        try:
+            await client.score("helpfulness", [ModelItem(prompt="a" * 5_000_000 + "THE QUESTION", response="r")])
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+    (item,) = sent[0]["items"]
+    assert len(item["prompt"]) == 1000 and item["prompt"].endswith("THE QUESTION") and item["response"] == "r"
