@@ -22,7 +22,7 @@ from typing import Literal
 
 import torch
 
-from rewardstack.services.model_server.backends.base import Backend, Prepared, TemplateEncoder
+from rewardstack.services.model_server.backends.base import Backend, Layout, Prepared, TemplateEncoder
 from rewardstack.services.model_server.backends.packing import pack, select_layout
 from rewardstack.services.model_server.backends.reward import PROBES, load_tokenizer
 from rewardstack.services.model_server.backends.tensors import dtype_kwargs, logits_to_keep_name, pad, pick_device, release
@@ -69,9 +69,15 @@ class GuardBackend(Backend):
         self._classes = list(self.label_ids)
         self._ids = torch.tensor([self.label_ids[c] for c in self._classes], device=device)
         self._keep_name = logits_to_keep_name(self.model)
+        self.layout = self._select_layout(packing, dtype)
+
+    def _select_layout(self, packing: Literal["auto", "off"], dtype: torch.dtype) -> Layout:
+        if packing == "auto" and self._keep_name != "logits_to_keep":
+            # without it a packed pass would compute [total tokens, vocab] logits: gigabytes
+            return Layout(False, f"padded: {type(self.model).__name__} cannot return logits at chosen positions only (`logits_to_keep`)")
         rows = [self.encoder.encode(p, r) for p, r in PROBES]
-        self.layout = select_layout(
-            self.model, device, dtype, packing,
+        return select_layout(
+            self.model, self._torch_device, dtype, packing,
             lambda: (self._probe_scores(self._packed(rows)), self._probe_scores(self._padded(rows))),
         )  # fmt: skip
 
@@ -98,12 +104,10 @@ class GuardBackend(Backend):
     def _packed(self, rows: Sequence[Sequence[int]]) -> torch.Tensor:
         """Next-token logits [rows, vocab] at each sequence's last token, from one packed row."""
         row = pack(rows, self._torch_device)
-        # logits at the read positions only, where the model takes a tensor of positions
-        keep = {"logits_to_keep": row.last} if self._keep_name == "logits_to_keep" else {}
         logits = self.model(
-            input_ids=row.input_ids, position_ids=row.position_ids, use_cache=False, **keep, **row.attention_kwargs
-        ).logits[0]
-        return (logits if keep else logits[row.last]).float()
+            input_ids=row.input_ids, position_ids=row.position_ids, use_cache=False, logits_to_keep=row.last, **row.attention_kwargs
+        ).logits[0]  # logits at the read positions only
+        return logits.float()
 
     def _outcomes(self, last: torch.Tensor) -> list[ModelOutcome]:
         label_logits = last[:, self._ids]

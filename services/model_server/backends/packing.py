@@ -234,6 +234,7 @@ def select_layout(model: Any, device: torch.device, dtype: torch.dtype, packing:
     except Exception as exc:  # any failure of the packed path means: serve padded, and say why
         reason = f"a packed probe pass failed: {type(exc).__name__}: {exc}"
     if reason is None:
+        log.info("%s: %s", type(model).__name__, layout.detail)
         return layout
     model.set_attn_implementation(before)
     log.warning("%s: serving padded passes; %s", type(model).__name__, reason)
