@@ -91,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from rewardstack.services.model_server.backends.base import TemplateEncoder
     from rewardstack.services.model_server.backends.packing import agrees
-    from rewardstack.services.model_server.backends.reward import RewardBackend
+    from rewardstack.services.model_server.backends.reward import load_tokenizer
     from rewardstack.services.model_server.tiny import build
 
     on_gpu = torch.cuda.is_available()
@@ -110,9 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         corpus = [t for i in items for t in (i.prompt or "", i.response)]
         folder = build(Path(tmp), kind="reward", arch="qwen2", corpus=corpus, vocab_size=32_000, bf16=True, **shape)
-        measure = RewardBackend(folder, max_length=args.max_length, packing="off")
-        lengths = [p.length for p in measure.prepare(items) if hasattr(p, "payload")]
-        del measure
+        encoder = TemplateEncoder(load_tokenizer(folder), add_generation_prompt=False)
+        lengths = [p.length for p in encoder.prepare(items, args.max_length) if hasattr(p, "payload")]
         print(f"{device_name}: {args.shape} shape, bf16 weights, {len(lengths)} of {len(items)} items fit {args.max_length} tokens "
               f"(median {sorted(lengths)[len(lengths) // 2]}), {sum(lengths)} real tokens; peak "
               f"{f'{peak:.0f} TFLOPS bf16 dense' if peak else 'unknown (pass --peak-tflops)'}", flush=True)

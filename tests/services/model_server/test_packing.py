@@ -67,6 +67,17 @@ def numbers(outcomes: Sequence[ModelOutcome]) -> list[float]:
     return [v for o in outcomes for v in (o.score, *o.outputs.values())]  # type: ignore[misc]
 
 
+def test_pack_lays_sequences_end_to_end_with_positions_restarting() -> None:
+    row = pack([[7, 8, 9], [5], [1, 2]], torch.device("cpu"))
+    assert row.input_ids.tolist() == [[7, 8, 9, 5, 1, 2]]
+    assert row.position_ids.tolist() == [[0, 1, 2, 0, 0, 1]]
+    assert row.last.tolist() == [2, 3, 5]
+    assert row.attention_kwargs["cu_seq_lens_q"].tolist() == [0, 3, 4, 6] and row.attention_kwargs["max_length_q"] == 3
+    for empty in ([], [[1], []]):
+        with pytest.raises(ValueError, match="at least one"):
+            pack(empty, torch.device("cpu"))
+
+
 @pytest.mark.parametrize("kind", ["reward", "guard"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
 def test_packed_scores_equal_padded_ones(arch: str, folders: dict[str, Path], kind: str, dtype: torch.dtype) -> None:
