@@ -1,4 +1,4 @@
-"""Sequences/s of the model server's dynamic batcher vs arrival-order fixed batches of 32.
+"""Sequences/s of the model server's batcher, packed and padded, vs arrival-order fixed batches of 32.
 
     .venv/bin/python bench/model_batching.py [--n 256] [--requests 16] [--max-length 2048] [--hidden 256] [--repeats 1]
 
@@ -10,10 +10,12 @@ mix), or, without that folder, lengths drawn from a log-normal.
 
 - baseline: OpenRLHF `serve_rm` style: the items in arrival order, forward passes of 32.
 - dynamic: the items arrive as `--requests` concurrent requests through `DynamicBatcher`, which
-  combines them, sorts by length and packs passes by padded-token budget.
+  combines them, sorts by length and cuts passes by padded-token budget (`packing: off`).
+- packed: the same batcher over the same weights with padding-free passes (`packing: auto`):
+  each pass one row of real tokens, attention per sequence, passes cut by real-token budget.
 
-Prints both rates and their ratio, the padded tokens each side computed, and checks both give
-the same scores. The padded-token ratio does not depend on the model; the time ratio is larger
+Prints each rate, real tokens/s and the tokens each side computed, the ratios packed / dynamic
+and dynamic / fixed-32, and checks all three give the same scores. The padded-token ratio does not depend on the model; the time ratio is larger
 for small hidden sizes, where attention (quadratic in the padded length) is a bigger share of the
 work than in a multi-billion-parameter reward model.
 """
@@ -28,6 +30,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -37,6 +40,22 @@ from rewardstack.services.model_server.schema import ModelItem  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 FIXED_BATCH = 32
+
+
+@dataclass
+class Side:
+    """One way to score the items: its best round's wall and CPU seconds, passes and tokens computed."""
+
+    label: str
+    seconds: float = float("inf")
+    cpu_s: float = float("inf")
+    passes: int = 0
+    computed: int = 0
+    scores: list | None = None
+
+    def keep(self, scores: list, seconds: float, cpu_s: float, passes: int, computed: int) -> None:
+        self.seconds, self.cpu_s = min(self.seconds, seconds), min(self.cpu_s, cpu_s)
+        self.passes, self.computed, self.scores = passes, computed, scores
 
 
 def load_items(n: int, seed: int) -> list[ModelItem]:
@@ -58,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-length", type=int, default=2048, help="model window, tokens")
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--batch-tokens", type=int, default=BatchingConfig().batch_tokens, help="dynamic: padded tokens per pass")
+    parser.add_argument("--arch", choices=["llama", "qwen2"], default="llama")
+    parser.add_argument("--batch-tokens", type=int, default=BatchingConfig().batch_tokens, help="tokens computed per pass")
     parser.add_argument("--repeats", type=int, default=1, help="rounds of each, alternating; the best of each counts")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -67,57 +87,66 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from rewardstack.services.model_server.backends.reward import RewardBackend
-    from rewardstack.services.model_server.batcher import DynamicBatcher
+    from rewardstack.services.model_server.batcher import DynamicBatcher, computed_tokens
     from rewardstack.services.model_server.tiny import build
 
     torch.manual_seed(args.seed)
     items = load_items(args.n, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         corpus = [t for i in items for t in (i.prompt or "", i.response)]
-        folder = build(Path(tmp), kind="reward", hidden=args.hidden, layers=args.layers, corpus=corpus)
-        backend = RewardBackend(folder, max_length=args.max_length)
-    prepared = [p for p in backend.prepare(items) if hasattr(p, "payload")]
+        folder = build(Path(tmp), kind="reward", arch=args.arch, hidden=args.hidden, layers=args.layers, corpus=corpus)
+        padded = RewardBackend(folder, max_length=args.max_length, packing="off")
+        packed = RewardBackend(folder, max_length=args.max_length)
+    if not packed.layout.packed:
+        print(f"packing unavailable: {packed.layout.detail}", file=sys.stderr)
+        return 2
+    prepared = [p for p in padded.prepare(items) if hasattr(p, "payload")]
     lengths = [p.length for p in prepared]
+    real = sum(lengths)
     print(f"{len(prepared)} sequences (of {len(items)}; others exceed the window), tokens min/median/max "
           f"{min(lengths)}/{sorted(lengths)[len(lengths) // 2]}/{max(lengths)}; torch threads {torch.get_num_threads()}")
-    backend.forward(prepared[:4])  # warm-up
+    print(f"packed attention: {packed.layout.detail}")
+    padded.forward(prepared[:4]), packed.forward(prepared[:4])  # warm-up
 
-    def fixed_run() -> tuple[list, float, float]:
+    def fixed_run(side: Side) -> None:
         t0, c0 = time.perf_counter(), time.process_time()
         outcomes = []
         for i in range(0, len(prepared), FIXED_BATCH):
-            outcomes.extend(backend.forward(prepared[i : i + FIXED_BATCH]))
-        return outcomes, time.perf_counter() - t0, time.process_time() - c0
+            outcomes.extend(padded.forward(prepared[i : i + FIXED_BATCH]))
+        computed = sum(computed_tokens(lengths[i : i + FIXED_BATCH], packed=False) for i in range(0, len(lengths), FIXED_BATCH))
+        side.keep(outcomes, time.perf_counter() - t0, time.process_time() - c0, -(-len(prepared) // FIXED_BATCH), computed)
 
-    config = BatchingConfig(batch_tokens=args.batch_tokens, flush_tokens=sum(lengths), max_wait_ms=50)
+    config = BatchingConfig(batch_tokens=args.batch_tokens, flush_tokens=real, max_wait_ms=50)
     per_request = -(-len(prepared) // args.requests)
 
-    async def dynamic_run() -> tuple[list, float, float, tuple[int, int]]:
+    async def batched_run(side: Side, backend: RewardBackend) -> None:
         with ThreadPoolExecutor(1) as executor:
             async with DynamicBatcher(backend, config, executor) as batcher:
                 t0, c0 = time.perf_counter(), time.process_time()
                 chunks = [prepared[i : i + per_request] for i in range(0, len(prepared), per_request)]
                 results = await asyncio.gather(*(batcher.submit(c) for c in chunks))
+                seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
                 stats = batcher.stats
-                elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-                return [o for r in results for o in r], elapsed, cpu, (stats.forward_passes, stats.padded_tokens)
+                side.keep([o for r in results for o in r], seconds, cpu, stats.forward_passes, stats.padded_tokens)
 
-    # alternate the two and keep each one's best round: other load on a shared machine hits both
-    # CPU seconds too: on a shared machine other load stretches wall time, not the work done
-    fixed_s = dynamic_s = fixed_cpu = dynamic_cpu = float("inf")
+    # alternate the sides and keep each one's best round: other load on a shared machine hits all
+    # of them; CPU seconds too: on a shared machine other load stretches wall time, not the work done
+    fixed, dynamic, packing = Side(f"arrival-order batches of {FIXED_BATCH}"), Side("dynamic, padded"), Side("dynamic, packed")
     for _ in range(args.repeats):
-        fixed, seconds, cpu = fixed_run()
-        fixed_s, fixed_cpu = min(fixed_s, seconds), min(fixed_cpu, cpu)
-        dynamic, seconds, cpu, (passes, dynamic_padded) = asyncio.run(dynamic_run())
-        dynamic_s, dynamic_cpu = min(dynamic_s, seconds), min(dynamic_cpu, cpu)
-    worst = max(abs(a.score - b.score) for a, b in zip(fixed, dynamic, strict=True))  # type: ignore[operator]
-    fixed_rate, dynamic_rate = len(prepared) / fixed_s, len(prepared) / dynamic_s
-    print(f"arrival-order batches of {FIXED_BATCH}: {fixed_rate:8.1f} seq/s ({-(-len(prepared) // FIXED_BATCH)} passes, {fixed_s:.2f} s, {fixed_cpu:.1f} CPU s)")
-    print(f"dynamic batching:            {dynamic_rate:8.1f} seq/s ({passes} passes, {dynamic_s:.2f} s, {dynamic_cpu:.1f} CPU s)")
-    fixed_padded = sum(max(lengths[i : i + FIXED_BATCH]) * len(lengths[i : i + FIXED_BATCH]) for i in range(0, len(lengths), FIXED_BATCH))
-    print(f"padded tokens computed: fixed {fixed_padded}, dynamic {dynamic_padded} (real {sum(lengths)})")
-    print(f"ratio dynamic / fixed-32: {dynamic_rate / fixed_rate:.2f}x sequences/s; {fixed_cpu / dynamic_cpu:.2f}x per CPU second; "
-          f"{fixed_padded / dynamic_padded:.2f}x fewer padded tokens   (largest score difference {worst:.1e})")
+        fixed_run(fixed)
+        asyncio.run(batched_run(dynamic, padded))
+        asyncio.run(batched_run(packing, packed))
+    for side in (fixed, dynamic, packing):
+        rate = len(prepared) / side.seconds
+        print(f"{side.label:28s} {rate:8.1f} seq/s {real / side.seconds:9.0f} real tok/s ({side.passes} passes, "
+              f"{side.seconds:.2f} s, {side.cpu_s:.1f} CPU s; computed {side.computed} tokens for {real} real)")
+    worst = max(
+        abs(a.score - b.score) for other in (dynamic, packing) for a, b in zip(fixed.scores, other.scores, strict=True)  # type: ignore[arg-type]
+    )
+    print(f"ratio packed / dynamic: {dynamic.seconds / packing.seconds:.2f}x sequences/s; {dynamic.cpu_s / packing.cpu_s:.2f}x per CPU "
+          f"second; {dynamic.computed / packing.computed:.2f}x fewer tokens computed")
+    print(f"ratio dynamic / fixed-32: {fixed.seconds / dynamic.seconds:.2f}x sequences/s; {fixed.cpu_s / dynamic.cpu_s:.2f}x per CPU "
+          f"second; {fixed.computed / dynamic.computed:.2f}x fewer tokens computed   (largest score difference {worst:.1e})")
     return 0 if worst < 1e-3 else 1
 
 

@@ -5,8 +5,10 @@ called inside the async handler, so concurrent requests never share a pass and l
 sequences are padded together. Here every request puts its prepared items on one queue per
 model; a single loop takes what is waiting, until `flush_tokens` real tokens are queued or the
 oldest item has waited `max_wait_ms`, sorts it by length and cuts it into passes of at most
-`batch_tokens` padded tokens. Forward passes run on the model's own thread, so the event loop
-keeps accepting requests (which then join the next flush) while the model works.
+`batch_tokens` computed tokens: for a padded backend the longest x count, for a packed one (one
+row, no padding; `backends/packing.py`) the real tokens. Forward passes run on the model's own
+thread, so the event loop keeps accepting requests (which then join the next flush) while the
+model works.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class PassRecord:
 
     sequences: int
     real_tokens: int
-    padded_tokens: int
+    padded_tokens: int  # tokens the pass computed: longest x count when padded, the real ones when packed
     seconds: float
     failed: bool
 
@@ -58,19 +60,27 @@ class PassRecord:
 PassObserver = Callable[[PassRecord], None]
 
 
-def plan_batches(lengths: Sequence[int], config: BatchingConfig) -> list[list[int]]:
-    """Indices grouped into passes: sorted by length, each pass within `batch_tokens` padded
-    tokens (longest x count) and `max_batch_size` sequences. A sequence longer than the budget
+def computed_tokens(lengths: Sequence[int], *, packed: bool) -> int:
+    """Tokens a pass over sequences of `lengths` computes: all of them packed, longest x count padded."""
+    return sum(lengths) if packed else max(lengths, default=0) * len(lengths)
+
+
+def plan_batches(lengths: Sequence[int], config: BatchingConfig, *, packed: bool = False) -> list[list[int]]:
+    """Indices grouped into passes: sorted by length, each pass within `batch_tokens` computed
+    tokens (`computed_tokens`) and `max_batch_size` sequences. A sequence longer than the budget
     gets a pass of its own."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     passes: list[list[int]] = []
     current: list[int] = []
+    tokens = 0  # real tokens in `current`
     for i in order:
         # sorted ascending, so this item is the longest of the pass it joins
-        if current and (lengths[i] * (len(current) + 1) > config.batch_tokens or len(current) >= config.max_batch_size):
+        cost = tokens + lengths[i] if packed else lengths[i] * (len(current) + 1)
+        if current and (cost > config.batch_tokens or len(current) >= config.max_batch_size):
             passes.append(current)
-            current = []
+            current, tokens = [], 0
         current.append(i)
+        tokens += lengths[i]
     if current:
         passes.append(current)
     return passes
@@ -150,7 +160,7 @@ class DynamicBatcher:
         loop = asyncio.get_running_loop()
         while True:
             taken = await self._collect()
-            for indices in plan_batches([w.prepared.length for w in taken], self.config):
+            for indices in plan_batches([w.prepared.length for w in taken], self.config, packed=self.backend.layout.packed):
                 group = [taken[i] for i in indices if not taken[i].future.done()]
                 if not group:
                     continue
@@ -171,7 +181,8 @@ class DynamicBatcher:
 
     def _record(self, group: Sequence[_Waiting], seconds: float, *, failed: bool) -> None:
         lengths = [w.prepared.length for w in group]
-        record = PassRecord(len(group), sum(lengths), max(lengths) * len(group), seconds, failed)
+        packed = self.backend.layout.packed
+        record = PassRecord(len(group), sum(lengths), computed_tokens(lengths, packed=packed), seconds, failed)
         if not failed:
             self.stats.forward_passes += 1
             self.stats.sequences += record.sequences

@@ -38,15 +38,18 @@ class BatchingConfig(BaseModel):
 
     The batcher collects queued sequences until `flush_tokens` real tokens are waiting or the
     oldest has waited `max_wait_ms`, sorts them by length and cuts them into forward passes of at
-    most `batch_tokens` padded tokens (and `max_batch_size` sequences).
+    most `batch_tokens` computed tokens (and `max_batch_size` sequences): padded tokens for a padded
+    model, real tokens for a packed one. `packing: "auto"` packs a Hugging Face model's passes into
+    one row without padding where its attention allows it (checked at start-up); "off" pads.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    batch_tokens: int = Field(default=16_384, ge=64, description="Padded tokens per forward pass.")
+    batch_tokens: int = Field(default=16_384, ge=64, description="Tokens computed per forward pass (padding included).")
     flush_tokens: int = Field(default=65_536, ge=64, description="Real tokens waiting that trigger a flush.")
     max_wait_ms: float = Field(default=5.0, ge=0, le=10_000, description="Longest an item waits for company.")
     max_batch_size: int = Field(default=256, ge=1)
+    packing: Literal["auto", "off"] = Field(default="auto", description="Padding-free passes where the model allows them.")
 
 
 class ModelSpec(BaseModel):

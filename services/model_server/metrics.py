@@ -1,9 +1,10 @@
 """Prometheus metrics of one model server app, in its own `CollectorRegistry` (several apps share a
 test process; the global registry would collide).
 
-Per model: requests and items by outcome, forward-pass latency, items per pass, real and padded
-tokens (their ratio is the padding the batcher could not avoid), and the queue depth read at
-scrape time. Labels are the served model names only, never a name taken from a request path.
+Per model: requests and items by outcome, forward-pass latency, items per pass, real tokens and
+tokens computed (`padded_tokens`; the ratio is the padding the batcher could not avoid, 1 for
+packed passes), and the queue depth read at scrape time. Labels are the served model names
+only, never a name taken from a request path.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class ModelServerMetrics:
             "rewardstack_model_real_tokens", "Tokens of the items put through forward passes", ["model"], registry=self.registry,
         )
         self.padded_tokens = Counter(
-            "rewardstack_model_padded_tokens", "Tokens computed by forward passes, padding included (longest x items)",
+            "rewardstack_model_padded_tokens", "Tokens computed by forward passes: longest x items when padded, the real tokens when packed",
             ["model"], registry=self.registry,
         )
         self.failed_passes = Counter(

@@ -60,6 +60,8 @@ class ModelInfo(BaseModel):
     dtype: str
     max_length: int
     scale: str
+    batch_layout: str = Field(description="`packed`: one row per pass, no padding; `padded`: padded to the longest.")
+    batch_layout_detail: str = Field(description="The packed attention kernel, or why this model's passes are padded.")
 
 
 class ModelList(BaseModel):

@@ -62,11 +62,14 @@ def _load_one(spec: ModelSpec, encoders: dict[Path | None, object]) -> Backend:
     if spec.kind == "reward":
         from rewardstack.services.model_server.backends.reward import RewardBackend
 
-        return RewardBackend(spec.path, max_length=spec.max_length)  # type: ignore[arg-type]
+        return RewardBackend(spec.path, max_length=spec.max_length, packing=spec.batching.packing)  # type: ignore[arg-type]
     if spec.kind == "guard":
         from rewardstack.services.model_server.backends.guard import GuardBackend
 
-        return GuardBackend(spec.path, max_length=spec.max_length, labels=spec.labels, response_prefix=spec.response_prefix)  # type: ignore[arg-type]
+        return GuardBackend(
+            spec.path, max_length=spec.max_length, labels=spec.labels, response_prefix=spec.response_prefix,  # type: ignore[arg-type]
+            packing=spec.batching.packing,
+        )  # fmt: skip
     from rewardstack.services.model_server.backends.embedded import EmbeddedBackend
     from rewardstack.services.model_server.backends.tensors import pick_device
     from rewardstack.services.model_server.embedded.encoder import MiniLMEncoder
@@ -130,7 +133,10 @@ class ServedModels:
 
     def info(self) -> list[ModelInfo]:
         return [
-            ModelInfo(name=n, kind=b.kind, backend=b.backend, device=b.device, dtype=b.dtype, max_length=b.max_length, scale=b.scale)
+            ModelInfo(
+                name=n, kind=b.kind, backend=b.backend, device=b.device, dtype=b.dtype, max_length=b.max_length, scale=b.scale,
+                batch_layout=b.layout.name, batch_layout_detail=b.layout.detail,
+            )  # fmt: skip
             for n, b in self.backends.items()
         ]
 

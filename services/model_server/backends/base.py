@@ -6,7 +6,8 @@ A backend works in two steps so the batcher can sort and pack between them:
   their count, the cost the batcher budgets) or, when the response alone does not fit the model's
   window, a `too_long` outcome. The prompt is cut from the left (the latest turn survives); the
   response is never cut, because a reward for half an answer is a wrong reward.
-- `forward(batch)`: one padded forward pass over prepared items, on the model's thread.
+- `forward(batch)`: one forward pass over prepared items, on the model's thread: padded to the
+  longest, or packed into one row without padding where the model allows it (`layout`).
 """
 
 from __future__ import annotations
@@ -27,8 +28,23 @@ class Prepared:
     payload: Any
 
 
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """How a backend lays out a pass: `packed` (the sequences in one row, no padding, attention kept
+    within each) or padded to the longest. `detail` names the attention kernel, or why the model is
+    not packed; `/v1/models` shows both. The batcher budgets packed passes by real tokens."""
+
+    packed: bool
+    detail: str
+
+    @property
+    def name(self) -> str:
+        return "packed" if self.packed else "padded"
+
+
 class Backend(ABC):
-    """One loaded model. `scale` says what its score means; `/v1/models` serves it."""
+    """One loaded model. `scale` says what its score means and `layout` how its passes are laid
+    out; `/v1/models` serves both."""
 
     kind: str
     backend: str = "hf"
@@ -36,6 +52,7 @@ class Backend(ABC):
     dtype: str = "float32"
     max_length: int
     scale: str
+    layout: Layout = Layout(False, "padded")
 
     @abstractmethod
     def prepare(self, items: Sequence[ModelItem]) -> list[Prepared | ModelOutcome]: ...

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import torch
 
-from rewardstack.services.model_server.backends.base import Backend, Prepared, too_long
+from rewardstack.services.model_server.backends.base import Backend, Layout, Prepared, too_long
 from rewardstack.services.model_server.embedded.encoder import MiniLMEncoder, PairWindows
 from rewardstack.services.model_server.embedded.heads import Heads, pair_features
 from rewardstack.services.model_server.schema import ModelItem, ModelOutcome
@@ -26,6 +26,7 @@ SCALES = {
 
 class EmbeddedBackend(Backend):
     kind = "embedded"
+    layout = Layout(False, "padded: the MiniLM encoder reads fixed 256-token windows, bidirectionally")
 
     def __init__(self, head: str, encoder: MiniLMEncoder, heads: Heads, *, max_length: int) -> None:
         if head not in SCALES:

@@ -8,12 +8,13 @@ from collections.abc import Sequence
 import torch
 
 
-def pick_device() -> tuple[torch.device, torch.dtype]:
+def pick_device(dtype: torch.dtype | None = None) -> tuple[torch.device, torch.dtype]:
     """bf16 on a GPU when there is one (halves memory, full speed on tensor cores); fp32 on CPU,
-    where bf16 matmuls are slower than fp32 on most cores."""
+    where bf16 matmuls are slower than fp32 on most cores. `dtype` overrides the choice (tests
+    check bf16 numerics on CPU)."""
     if torch.cuda.is_available():
-        return torch.device("cuda"), torch.bfloat16
-    return torch.device("cpu"), torch.float32
+        return torch.device("cuda"), dtype or torch.bfloat16
+    return torch.device("cpu"), dtype or torch.float32
 
 
 def dtype_kwargs(dtype: torch.dtype) -> dict[str, torch.dtype]:
@@ -25,14 +26,12 @@ def dtype_kwargs(dtype: torch.dtype) -> dict[str, torch.dtype]:
     return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
 
 
-def last_logits_kwargs(model: torch.nn.Module) -> dict[str, int]:
-    """Ask a causal LM for the last position's logits only: `logits_to_keep` (transformers >= 4.50)
-    or `num_logits_to_keep` (4.45-4.49); nothing where the model has neither."""
+def logits_to_keep_name(model: torch.nn.Module) -> str | None:
+    """The keyword that asks a causal LM for some positions' logits only: `logits_to_keep`
+    (transformers >= 4.50; an int keeps the last n, a tensor those indices) or `num_logits_to_keep`
+    (4.45-4.49, an int only); None where the model has neither."""
     parameters = inspect.signature(model.forward).parameters
-    for name in ("logits_to_keep", "num_logits_to_keep"):
-        if name in parameters:
-            return {name: 1}
-    return {}
+    return next((name for name in ("logits_to_keep", "num_logits_to_keep") if name in parameters), None)
 
 
 def pad(

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rewardstack.services.model_server.backends.base import Backend, Prepared, TemplateEncoder
+from rewardstack.services.model_server.backends.base import Backend, Layout, Prepared, TemplateEncoder
 from rewardstack.services.model_server.backends.reward import SCALE, load_tokenizer
 from rewardstack.services.model_server.schema import ModelItem, ModelOutcome
 
@@ -38,6 +38,7 @@ def _raw_logit_params() -> Any:
 class VllmRewardBackend(Backend):
     kind = "reward"
     backend = "vllm"
+    layout = Layout(True, "packed: vLLM schedules its own variable-length batches")
 
     def __init__(self, path: Path, *, max_length: int) -> None:
         try:

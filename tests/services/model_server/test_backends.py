@@ -112,7 +112,7 @@ def test_guard_labels_sharing_a_first_token_are_refused(guard: GuardBackend) -> 
 
 
 def test_guard_outputs_are_probabilities(guard: GuardBackend) -> None:
-    assert guard._keep_last == {"logits_to_keep": 1}, "only the read position's logits should be computed"
+    assert guard._keep_name == "logits_to_keep", "only the read position's logits should be computed"
     outcomes = guard.forward(prepared(guard.prepare(ITEMS)))
     for o in outcomes:
         assert o.score == o.outputs["safe"]

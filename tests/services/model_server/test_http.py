@@ -169,9 +169,9 @@ def test_metrics_count_requests_items_passes_tokens_and_queue(reward_path: Path,
         assert 0 < real <= padded
         assert get("rewardstack_model_failed_passes_total", model=model) == 0
         assert ("rewardstack_model_queue_depth", (("model", model),)) in m and get("rewardstack_model_queue_depth", model=model) == 0
-    # one request's items are queued together, so they share a pass: the shorter one is padded
+    # one request's items are queued together, so they share a pass; a packed pass computes no padding
     assert get("rewardstack_model_batch_size_count", model="helpfulness") == 1
-    assert get("rewardstack_model_padded_tokens_total", model="helpfulness") > get("rewardstack_model_real_tokens_total", model="helpfulness")
+    assert get("rewardstack_model_padded_tokens_total", model="helpfulness") == get("rewardstack_model_real_tokens_total", model="helpfulness")
 
 
 def test_each_app_has_its_own_registry(reward_path: Path, guard_path: Path) -> None:
