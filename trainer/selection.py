@@ -22,8 +22,8 @@ A prompt's completions are grouped by `group_id`, else by the prompt; a group's 
 contiguous, so a file larger than memory streams through with one group held at a time.
 
 Each kept completion becomes `{"messages": [...prompt turns, {"role": "assistant", "content": ...}],
-...the source fields, "rewardstack": {"reward", "scores"}}`: the conversational format TRL's
-`SFTTrainer` reads.
+"source": {the input row's fields}, "rewardstack": {"reward", "scores"}}`: the conversational
+format TRL's `SFTTrainer` reads.
 """
 
 from __future__ import annotations
@@ -249,7 +249,8 @@ def candidates(row: Mapping[str, Any], line: int, where: str) -> list[Candidate]
     else:
         raise InputError(f"{where}: needs `completion`, `completions` (a list) or `messages`")
     turns = _prompt_turns(fields["prompt"], where)
-    group = fields.get("group_id") or json.dumps(fields["prompt"], sort_keys=True, ensure_ascii=False)
+    prompt = fields["prompt"]
+    group = fields.get("group_id") or (prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, ensure_ascii=False))
     source = {k: v for k, v in row.items() if k not in _SOURCE_DROP}
     out = []
     for k, completion in enumerate(completions):
@@ -388,7 +389,9 @@ def sft_row(candidate: Candidate, result: ItemResult) -> dict[str, Any]:
     """The SFT line of a kept completion: chat `messages`, the source fields, and its scores."""
     messages = [dict(turn) for turn in candidate.prompt_turns] + [{"role": "assistant", "content": candidate.item.completion}]
     scores = {name: c.value for name, c in result.components.items()}
-    return {"messages": messages, **candidate.source, "rewardstack": {"reward": result.reward, "scores": scores}}
+    # The source row goes under `source`: a top-level `prompt` or `completion` would make TRL's
+    # SFTTrainer read the row as prompt-completion data instead of conversational `messages`.
+    return {"messages": messages, "source": dict(candidate.source), "rewardstack": {"reward": result.reward, "scores": scores}}
 
 
 # -- streaming -----------------------------------------------------------------------------------

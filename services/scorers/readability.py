@@ -28,10 +28,10 @@ import re
 from collections import Counter
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-# The `language` scorer's detector, through its one narrow function: the only dependency on it.
-from rewardstack.services.scorers.language import _word_languages  # noqa: PLC2701
+# The `language` scorer's detector, through its one narrow function, and its language codes.
+from rewardstack.services.scorers.language import LanguageScorer, _word_languages  # noqa: PLC2701
 from rewardstack.services.scorers.types import CpuScorer, Params, Sample, Scored
 
 __all__ = ["ReadabilityScorer"]
@@ -99,6 +99,12 @@ class ReadabilityScorer(CpuScorer):
             default=3, ge=1, le=10_000, description="`repeated_lines`: most consecutive copies of a line or block of up to 4 lines; null: off."
         )
         mode: Literal["all", "fraction"] = Field(default="all", description="`all`: 1.0 or 0.0; `fraction`: the share of checks passed.")
+
+        @field_validator("language")
+        @classmethod
+        def _known_language(cls, language: str | None) -> str | None:
+            """The same codes as the `language` scorer's `target` (`zh-CN` -> `zh`)."""
+            return LanguageScorer.Params(target=language).target
 
     def __call__(self, sample: Sample, params: ReadabilityScorer.Params) -> Scored:
         text = sample.completion
@@ -198,7 +204,8 @@ _CHECKS = {
 
 
 def _paragraphs(text: str) -> list[str]:
-    return [p.strip() for p in _PARAGRAPH_BREAK.split(text) if p.strip()]
+    """Blank-line separated blocks; a tag (`<think>`, `</think>`, `<answer>`) also ends one."""
+    return [p.strip() for p in _PARAGRAPH_BREAK.split(_TAG.sub("\n\n", text)) if p.strip()]
 
 
 def _chain_of_thought(completion: str, scope: str, marker: str) -> str:
