@@ -304,7 +304,9 @@ def _reason(name: str, result: ItemResult) -> list[str]:
     component = result.components.get(name)
     if component is None:
         return [name]
-    clauses = [c for c in component.detail.split("; ") if c.strip()] or [component.status.value]
+    clauses = [c for c in component.detail.split("; ") if c.strip()]
+    if not clauses:
+        return [name]
     return [f"{name}: {_DIGITS.sub('#', re.split(r'[:(]', c, maxsplit=1)[0].strip())[:60]}" for c in clauses]
 
 
