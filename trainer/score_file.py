@@ -22,13 +22,14 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 from rewardstack.client import RewardClient
-from rewardstack.services.contract import ItemResult, ScoreItem, ScorerRequest
+from rewardstack.services.contract import ItemResult, ScoreBatchResult, ScoreItem, ScorerRequest
 
 __all__ = [
     "InputError",
@@ -38,6 +39,7 @@ __all__ = [
     "count_lines",
     "item_fields",
     "read_rows",
+    "score_ahead",
     "score_file",
     "scored_stream",
     "scorers_fingerprint",
@@ -253,8 +255,8 @@ def scored_stream(
     """Each pending item with its result and whether it was scored now, in input order.
 
     Lines `out` already holds are reused while their fingerprints match the items', in order;
-    the rest are scored in batches and appended (flushed per batch, so a kill loses one batch at
-    most). `rescore` starts `out` over. Raises InputError on a stale or foreign output.
+    the rest are scored in batches, one batch ahead, and appended (flushed per batch, so a kill
+    loses at most the two batches in flight). `rescore` starts `out` over. Raises InputError on a stale or foreign output.
     """
     if rescore and out.exists():
         out.unlink()
@@ -271,28 +273,41 @@ def scored_stream(
             )
         yield current, ItemResult.model_validate(line.model_dump(exclude={"fingerprint"})), False
     with out.open("a", encoding="utf-8") as sink:
-        batch: list[Pending] = []
-        for current in items:
-            batch.append(current)
-            if len(batch) >= batch_size:
-                yield from _score_batch(batch, sink, client, scorers, deadline_s)
-                batch = []
-        if batch:
-            yield from _score_batch(batch, sink, client, scorers, deadline_s)
+        for batch, result in score_ahead(items, client, scorers, batch_size=batch_size, deadline_s=deadline_s):
+            sink.write(
+                "".join(ScoredLine(**dict(r), fingerprint=p.fingerprint).model_dump_json() + "\n" for p, r in zip(batch, result.results))
+            )
+            sink.flush()  # a kill loses at most the two batches in flight
+            for p, r in zip(batch, result.results):
+                yield p, r, True
 
 
-def _score_batch(
-    batch: list[Pending], sink: IO[str], client: RewardClient, scorers: dict[str, ScorerRequest], deadline_s: float | None
-) -> Iterator[tuple[Pending, ItemResult, bool]]:
-    result = client.score([p.item for p in batch], scorers, deadline_s=deadline_s)
-    sink.write(
-        "".join(
-            ScoredLine(**dict(r), fingerprint=p.fingerprint).model_dump_json() + "\n" for p, r in zip(batch, result.results)
-        )
-    )
-    sink.flush()
-    for p, r in zip(batch, result.results):
-        yield p, r, True
+def score_ahead(
+    items: Iterable[Pending], client: RewardClient, scorers: dict[str, ScorerRequest], *, batch_size: int, deadline_s: float | None
+) -> Iterator[tuple[list[Pending], ScoreBatchResult]]:
+    """Batches with their results, in order, one batch scored ahead while the caller works through
+    the previous one: the service never idles at a batch boundary (reading input, writing output,
+    `select`'s decisions)."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="score-ahead") as ahead:
+        waiting: tuple[list[Pending], Future[ScoreBatchResult]] | None = None
+        for batch in _batches(iter(items), batch_size):
+            future = ahead.submit(client.score, [p.item for p in batch], scorers, deadline_s=deadline_s)
+            if waiting is not None:
+                yield waiting[0], waiting[1].result()
+            waiting = (batch, future)
+        if waiting is not None:
+            yield waiting[0], waiting[1].result()
+
+
+def _batches(items: Iterator[Pending], size: int) -> Iterator[list[Pending]]:
+    batch: list[Pending] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def score_file(

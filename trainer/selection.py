@@ -50,6 +50,7 @@ from rewardstack.score_file import (
     item_fingerprint,
     progress_bar,
     read_rows,
+    score_ahead,
     scored_stream,
     scorers_fingerprint,
 )
@@ -578,12 +579,5 @@ def _open_client(stack: ExitStack, client: RewardClient | None, url: str | Seque
 def _score_in_batches(
     pending: Iterable[Pending], client: RewardClient, scorers: dict[str, ScorerRequest], batch_size: int, deadline_s: float | None
 ) -> Iterator[tuple[Pending, ItemResult]]:
-    batch: list[Pending] = []
-    for p in pending:
-        batch.append(p)
-        if len(batch) >= batch_size:
-            yield from zip(batch, client.score([b.item for b in batch], scorers, deadline_s=deadline_s).results)
-            batch = []
-    if batch:
-        yield from zip(batch, client.score([b.item for b in batch], scorers, deadline_s=deadline_s).results)
-
+    for batch, result in score_ahead(pending, client, scorers, batch_size=batch_size, deadline_s=deadline_s):
+        yield from zip(batch, result.results)
