@@ -105,13 +105,15 @@ def baseline_filter(source: Path, scored: Path, out: Path, names: list[str]) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--lines", default="10000,100000", help="file sizes, comma-separated")
+    parser.add_argument("--lines", default="10000,100000", help="file sizes, comma-separated; throughput on the first, memory on all")
     parser.add_argument("--scorers", default="math,readability")
     parser.add_argument("--workers", type=int, default=2, help="gateway scorer workers")
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved runs of each side on the first size; the best counts")
     args = parser.parse_args()
     names = [s.strip() for s in args.scorers.split(",")]
     scorers = ",".join(f"{n}:1" for n in names)
     rule = " and ".join(f"{n} == 1" for n in names)
+    sizes = [int(x) for x in args.lines.split(",")]
 
     from rewardstack.services.gateway.app import create_app
     from rewardstack.services.settings import Settings
@@ -120,31 +122,48 @@ def main() -> None:
     app = create_app(Settings(scorer_workers=args.workers, enabled_scorers=",".join(names)))
     with running_server(app) as url, tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        scored, baseline_out, select_out = folder / "scored.jsonl", folder / "baseline.sft.jsonl", folder / "select.sft.jsonl"
+
+        def baseline(source: Path) -> tuple[float, list[str]]:
+            score_s, _ = run([*cli, "score", str(source), "--url", url, "--scorers", scorers, "--out", str(scored),
+                              "--batch-size", "1024", "--quiet", "--rescore"])
+            started = time.perf_counter()
+            kept = baseline_filter(source, scored, baseline_out, names)
+            return score_s + time.perf_counter() - started, kept
+
+        def select(source: Path) -> tuple[float, int, list[str]]:
+            seconds, mib = run([*cli, "select", str(source), "--url", url, "--scorers", scorers, "--keep-if", rule,
+                                "--per-prompt", str(PER_PROMPT), "--out", str(select_out), "--batch-size", "1024", "--quiet", "--rescore"])
+            rows = (json.loads(line) for line in select_out.open())
+            return seconds, mib, [r["messages"][-1]["content"] + r["source"]["group_id"] for r in rows]
+
         memory = {}
-        for lines in [int(x) for x in args.lines.split(",")]:
+        for index, lines in enumerate(sizes):
             source = folder / f"in{lines}.jsonl"
             make_file(source, lines)
-            scored, baseline_out, select_out = folder / "scored.jsonl", folder / "baseline.sft.jsonl", folder / "select.sft.jsonl"
-            for leftover in folder.glob("select.sft*"):
-                leftover.unlink()
-            scored.unlink(missing_ok=True)
-
-            score_s, _ = run([*cli, "score", str(source), "--url", url, "--scorers", scorers, "--out", str(scored),
-                              "--batch-size", "1024", "--quiet"])
-            started = time.perf_counter()
-            baseline_kept = baseline_filter(source, scored, baseline_out, names)
-            baseline_s = score_s + time.perf_counter() - started
-
-            select_s, select_mib = run([*cli, "select", str(source), "--url", url, "--scorers", scorers, "--keep-if", rule,
-                                        "--per-prompt", str(PER_PROMPT), "--out", str(select_out), "--batch-size", "1024", "--quiet"])
-            select_kept = [json.loads(l)["messages"][-1]["content"] + json.loads(l)["source"]["group_id"] for l in select_out.open()]
-            memory[lines] = select_mib
+            if index > 0:  # memory only: the select process's peak RSS against the first size
+                seconds, memory[lines], _ = select(source)
+                print(f"{lines} lines: select {lines / seconds:.0f} samples/s ({seconds:.1f} s), peak RSS {memory[lines]} MiB", flush=True)
+                source.unlink()
+                continue
+            baseline_s, select_s = [], []
+            for repeat in range(args.repeats):  # interleaved, alternating who goes first
+                sides = ["baseline", "select"] if repeat % 2 == 0 else ["select", "baseline"]
+                for side in sides:
+                    if side == "baseline":
+                        seconds, baseline_kept = baseline(source)
+                        baseline_s.append(seconds)
+                    else:
+                        seconds, memory[lines], select_kept = select(source)
+                        select_s.append(seconds)
             same = "same rows" if select_kept == baseline_kept else f"DIFFERENT rows ({len(select_kept)} vs {len(baseline_kept)})"
+            best_b, best_s = min(baseline_s), min(select_s)
             print(
-                f"{lines} lines, scorers {args.scorers}, {args.workers} workers: "
-                f"baseline score+filter {lines / baseline_s:.0f} samples/s ({baseline_s:.1f} s), "
-                f"select {lines / select_s:.0f} samples/s ({select_s:.1f} s); ratio {baseline_s / select_s:.2f}x; "
-                f"kept {len(select_kept)} ({same}); select peak RSS {select_mib} MiB",
+                f"{lines} lines, scorers {args.scorers}, {args.workers} workers, best of {args.repeats}: "
+                f"baseline score+filter {lines / best_b:.0f} samples/s ({best_b:.1f} s), "
+                f"select {lines / best_s:.0f} samples/s ({best_s:.1f} s); ratio {best_b / best_s:.2f}x "
+                f"(runs: baseline {', '.join(f'{x:.1f}' for x in baseline_s)} s; select {', '.join(f'{x:.1f}' for x in select_s)} s); "
+                f"kept {len(select_kept)} ({same}); select peak RSS {memory[lines]} MiB",
                 flush=True,
             )
         if len(memory) > 1:
