@@ -83,8 +83,8 @@ def _run(command: str, out: Path, work: Callable[[], str]) -> int:
     except RequestRejected as exc:
         print(f"rewardstack {command}: the service refused the request: {exc}", file=sys.stderr)
         return 2
-    except ServiceUnreachable as exc:
-        print(f"rewardstack {command}: {exc}", file=sys.stderr)
+    except (ServiceUnreachable, RuntimeError) as exc:  # RuntimeError: the embedded stack failed to start
+        print(f"rewardstack {command}: {_one_line(exc)}", file=sys.stderr)
         return 1
     except RewardstackError as exc:
         print(f"rewardstack {command}: {exc}; results so far are in {out}: run the same command again to resume", file=sys.stderr)
@@ -175,9 +175,11 @@ def train_main(argv: Sequence[str]) -> int:
     except ImportError as exc:
         print(f"rewardstack train: missing dependency ({exc}); pip install 'rewardstack[train]'", file=sys.stderr)
         return 2
+    import yaml
+
     try:
         recipe = grpo.load_recipe(args.config, args.set)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, yaml.YAMLError) as exc:
         print(f"rewardstack train: {_one_line(exc)}", file=sys.stderr)
         return 2
     try:

@@ -6,9 +6,9 @@ paragraphs, and code blocks"; its readable output format ends the reasoning with
 of those filters is one check here, each a parameter, each failure named in `detail`:
 
 - `mixed_language`: every paragraph of the chain of thought (blank-line separated, code fences
-  removed) with at least `min_paragraph_words` words has at least `min_language_share` of its
-  words in one language: `language`, or, when unset, the main language of the whole chain of
-  thought. Words are classified by the `language` scorer's detector (fastText lid.176 on
+  removed) with at least `min_paragraph_words` words, and the chain of thought as a whole, has at
+  least `min_language_share` of its words in one language: `language`, or, when unset, the main
+  language of the whole chain of thought. Words are classified by the `language` scorer's detector (fastText lid.176 on
   sentences, Unicode scripts for CJK and Hangul; code, maths, numbers and URLs stripped).
 - `paragraph_length`: no paragraph of the completion (code fences excluded) is longer than
   `max_paragraph_chars` characters.
@@ -132,21 +132,19 @@ class ReadabilityScorer(CpuScorer):
 def _mixed_language(sample: Sample, params: ReadabilityScorer.Params) -> str | None:
     think = _chain_of_thought(sample.completion, params.scope, params.summary_marker)
     paragraphs = [_word_languages(p, params.language) for p in _paragraphs(_FENCE.sub("\n\n", think))]
-    target = params.language
-    if target is None:
-        overall = sum(paragraphs, Counter())
-        if not overall:
-            return None
-        target = overall.most_common(1)[0][0]
+    overall = sum(paragraphs, Counter())
+    target = params.language or (overall.most_common(1)[0][0] if overall else None)
     assert params.min_language_share is not None
-    for number, counts in enumerate(paragraphs, start=1):
+    # Each paragraph long enough to judge, then the whole: short paragraphs in another language
+    # (a one-line Chinese aside after a terse English derivation) add up to mixing too.
+    for where, counts in [*((f"paragraph {n}", c) for n, c in enumerate(paragraphs, start=1)), ("the chain of thought", overall)]:
         total = sum(counts.values())
-        if total < params.min_paragraph_words:
+        if target is None or total < params.min_paragraph_words:
             continue
         share = counts[target] / total
         if share < params.min_language_share:
             others = ", ".join(f"{lang} {n / total:.0%}" for lang, n in counts.most_common(3) if lang != target)
-            return f"paragraph {number} is {share:.0%} {target} ({others})"
+            return f"{where} is {share:.0%} {target} ({others})"
     return None
 
 

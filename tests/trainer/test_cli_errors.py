@@ -60,3 +60,11 @@ def test_train_reports_an_unreachable_service_quickly() -> None:
     # The target is 5 s (1.7 s measured here); the bound is loose for a busy machine, yet far below
     # the ~35 s it took when TRL was imported before the check.
     assert elapsed < 15, elapsed
+
+
+def test_a_recipe_that_is_not_yaml_is_one_line(tmp_path: Path) -> None:
+    recipe = tmp_path / "broken.yaml"
+    recipe.write_text("model: {path: tiny\ndata: [\n")
+    result = rewardstack("train", "--config", str(recipe))
+    assert result.returncode == 2 and "expected ',' or '}'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -149,6 +149,13 @@ def test_attacks_do_not_pass(completion: str) -> None:
     assert SCORE(Sample(completion), P()).value == 0.0
 
 
+def test_short_paragraphs_in_two_languages_are_mixing_too() -> None:
+    """Each paragraph too short to judge alone (under 8 words), yet the whole is half and half."""
+    completion = r1("So 48 / 2 = 24 clips.\n\nThen 48 + 24 = 72.\n\n我们再检查一遍这个计算，确认答案是正确的。")
+    scored = SCORE(Sample(completion), P())
+    assert scored.value == 0.0 and scored.detail.startswith("mixed_language: the chain of thought is"), scored.detail
+
+
 def test_a_short_foreign_phrase_cannot_hide_in_a_tiny_paragraph_of_cjk() -> None:
     """CJK characters count one word each, so a few are enough to judge a short paragraph."""
     completion = r1(CLEAN["en"] + "\n\n这个答案是正确的吗")
