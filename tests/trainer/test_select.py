@@ -7,7 +7,6 @@ float (`none` is unscorable, `raise` an error, `sleep:S` slow, worth 0), `chars`
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -21,7 +20,8 @@ from fastapi import FastAPI
 import rewardstack
 from rewardstack.cli import select_main
 from rewardstack.client import RewardClient
-from rewardstack.selection import KeepRule, parse_pass_rate
+from rewardstack.keep_rule import KeepRule
+from rewardstack.selection import parse_pass_rate
 from tests.servers import free_port, running_server
 from tests.trainer.conftest import SHARED_DATA, gateway_app, items_scored
 
