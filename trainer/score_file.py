@@ -69,6 +69,7 @@ class Pending:
     fingerprint: str
     where: str  # `file:line` of its input, for messages
     payload: Any = None  # what the caller needs back with the result (select: the candidate)
+    output_id: str | None = None  # the id its output line carries, when not the id it is sent under
 
 
 @dataclass
@@ -178,10 +179,11 @@ def _pending_items(path: Path, scorers_fp: str) -> Iterator[Pending]:
         if not isinstance(row.get("completion"), str):
             raise InputError(f"{path}:{number}: needs a string field `completion`")
         try:
-            item = ScoreItem(id=str(row.get("id", index)), completion=row["completion"], **item_fields(row))
+            # sent under its line number, unique in any request; the output line carries the file's `id`
+            item = ScoreItem(id=f"L{number}", completion=row["completion"], **item_fields(row))
         except ValueError as exc:
             raise InputError(f"{path}:{number}: {exc}") from None
-        yield Pending(item, item_fingerprint(scorers_fp, raw), f"{path}:{number}")
+        yield Pending(item, item_fingerprint(scorers_fp, raw), f"{path}:{number}", output_id=str(row.get("id", index)))
 
 
 def _done_lines(out: Path) -> Iterator[ScoredLine]:
@@ -274,11 +276,10 @@ def scored_stream(
         yield current, ItemResult.model_validate(line.model_dump(exclude={"fingerprint"})), False
     with out.open("a", encoding="utf-8") as sink:
         for batch, result in score_ahead(items, client, scorers, batch_size=batch_size, deadline_s=deadline_s):
-            sink.write(
-                "".join(ScoredLine(**dict(r), fingerprint=p.fingerprint).model_dump_json() + "\n" for p, r in zip(batch, result.results))
-            )
+            results = [r if p.output_id is None else r.model_copy(update={"id": p.output_id}) for p, r in zip(batch, result.results)]
+            sink.write("".join(ScoredLine(**dict(r), fingerprint=p.fingerprint).model_dump_json() + "\n" for p, r in zip(batch, results)))
             sink.flush()  # a kill loses at most the two batches in flight
-            for p, r in zip(batch, result.results):
+            for p, r in zip(batch, results):
                 yield p, r, True
 
 

@@ -47,6 +47,13 @@ def test_score_writes_one_result_per_item_in_order(tmp_path: Path, gateway_url: 
     assert "number mean 3.0000 (7 ok); chars mean 1.0000 (7 ok)" in printed
 
 
+def test_duplicate_ids_in_the_file_are_kept_in_the_output(tmp_path: Path, gateway_url: str) -> None:
+    """Items go out under their line numbers (a request with repeated ids may be refused); the output keeps the file's ids."""
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "same", "completion": "1"}, {"id": "same", "completion": "2"}])
+    assert score(source, gateway_url) == 0
+    assert [(r["id"], r["reward"]) for r in read_jsonl(tmp_path / "in.scored.jsonl")] == [("same", 1.0), ("same", 2.0)]
+
+
 def test_score_resumes_after_an_interruption(tmp_path: Path, gateway_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     source = write_jsonl(tmp_path / "in.jsonl", [{"completion": str(i)} for i in range(6)])
     out = tmp_path / "in.scored.jsonl"
