@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from pydantic import ValidationError
 
 from rewardstack.sandbox.settings import SandboxSettings
-from rewardstack.services.cli import settings_problems
+from rewardstack.services.cli import CliParser, settings_problems
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="rewardstack sandbox", description="Serve the code sandbox (POST /v1/run, /v1/judge).")
+    parser = CliParser(prog="rewardstack sandbox", description="Serve the code sandbox (POST /v1/run, /v1/judge).")
     parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1; REWARDSTACK_SANDBOX_HOST)")
     parser.add_argument("--port", type=int, default=None, help="port (default 8100; REWARDSTACK_SANDBOX_PORT)")
     parser.add_argument("--slots", type=int, default=None, help="concurrent executions (default: the core count)")

@@ -38,6 +38,7 @@ _EXPORTS = {
     "ServiceUnavailable": "rewardstack.errors",
     "ServiceUnreachable": "rewardstack.errors",
     "TransportError": "rewardstack.errors",
+    "select": "rewardstack.selection",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -78,3 +79,4 @@ if TYPE_CHECKING:
         ServiceUnreachable,
         TransportError,
     )
+    from rewardstack.selection import select

@@ -19,6 +19,8 @@ as `rewardstack/score_s`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import difflib
 import json
 import logging
 import time
@@ -26,6 +28,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -35,6 +38,8 @@ from rewardstack.trl import reward_funcs, reward_weights
 __all__ = ["R1_ZERO_TEMPLATE", "Recipe", "RecipeError", "build_dataset", "load_recipe", "train"]
 
 log = logging.getLogger(__name__)
+
+PROBE_TIMEOUT_S = 3.0  # the start-up check of the reward service: `train` reports a dead URL within 5 s
 
 R1_ZERO_TEMPLATE = (
     "A conversation between User and Assistant. The User asks a question, and the Assistant solves it. "
@@ -218,17 +223,25 @@ def grpo_config(recipe: Recipe, scorers: Mapping[str, Any]) -> Any:
         args.update(use_vllm=True, vllm_mode=generation.vllm_mode, vllm_gpu_memory_utilization=generation.vllm_gpu_memory_utilization)
         if generation.vllm_server_base_url:
             args["vllm_server_base_url"] = generation.vllm_server_base_url
-    return GRPOConfig(**args)
+    known = {f.name for f in dataclasses.fields(GRPOConfig)}
+    for key in args:
+        if key not in known:
+            near = difflib.get_close_matches(key, known, n=3)
+            raise RecipeError(f"training.{key}: not a GRPOConfig argument" + (f"; did you mean {', '.join(near)}?" if near else ""))
+    try:
+        return GRPOConfig(**args)
+    except (TypeError, ValueError) as exc:
+        raise RecipeError(f"training: {' '.join(str(exc).split())}") from exc
 
 
 def train(recipe: Recipe, *, callbacks: Sequence[Any] = ()) -> Any:
     """Check the service, build model, data and reward functions, run GRPO; returns the trainer."""
-    from trl import GRPOTrainer
-
     scorers = normalize_scorers(recipe.reward.scorers)
     urls = recipe.reward.url if isinstance(recipe.reward.url, list) else [recipe.reward.url]
-    with RewardClient(urls, api_token=recipe.reward.api_token) as probe:
-        probe.check(list(scorers))  # fail fast: before the model loads
+    # fail fast, before TRL and the model load: a wrong URL is reported in seconds
+    with RewardClient(urls, api_token=recipe.reward.api_token, timeout=httpx.Timeout(PROBE_TIMEOUT_S)) as probe:
+        probe.check(list(scorers))
+    from trl import GRPOTrainer
     if recipe.generation.backend == "vllm":
         import importlib.util
 

@@ -9,13 +9,14 @@ Set `REWARDSTACK_MODELS_API_TOKEN` to require a bearer token on /v1 when binding
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="rewardstack models", description="Serve the neural reward models.")
+    from rewardstack.services.cli import CliParser
+
+    parser = CliParser(prog="rewardstack models", description="Serve the neural reward models.")
     parser.add_argument("--host", help="bind address (default 127.0.0.1; env REWARDSTACK_MODELS_HOST)")
     parser.add_argument("--port", type=int, help="port (default 8200; env REWARDSTACK_MODELS_PORT)")
     parser.add_argument("--config", type=Path, help="models file, JSON (default: the embedded CPU models; env REWARDSTACK_MODELS_CONFIG)")

@@ -6,6 +6,7 @@ from rewardstack.services.scorers.format import FormatScorer
 from rewardstack.services.scorers.language import LanguageScorer
 from rewardstack.services.scorers.length import LengthScorer
 from rewardstack.services.scorers.math import MathScorer
+from rewardstack.services.scorers.readability import ReadabilityScorer
 from rewardstack.services.scorers.repetition import RepetitionScorer
 from rewardstack.services.scorers.types import CpuScorer
 
@@ -15,4 +16,4 @@ SERVICE_SCORER_NAMES = ("code", "helpfulness", "safety")
 
 
 def builtin_cpu_scorers() -> list[CpuScorer]:
-    return [MathScorer(), FormatScorer(), LanguageScorer(), LengthScorer(), RepetitionScorer()]
+    return [MathScorer(), FormatScorer(), LanguageScorer(), LengthScorer(), RepetitionScorer(), ReadabilityScorer()]

@@ -30,32 +30,94 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+def score(source: Path, url: str, *extra: str, scorers: str = "number") -> int:
+    return score_main([str(source), "--url", url, "--scorers", scorers, "--quiet", *extra])
+
+
 def test_score_writes_one_result_per_item_in_order(tmp_path: Path, gateway_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     source = write_jsonl(tmp_path / "in.jsonl", [{"id": f"q{i}", "completion": str(i), "answer": "1"} for i in range(7)])
     out = tmp_path / "out.jsonl"
-    code = score_main([str(source), "--url", gateway_url, "--scorers", "number:2,chars:0", "--out", str(out), "--batch-size", "3", "--quiet"])
-    assert code == 0
+    assert score(source, gateway_url, "--out", str(out), "--batch-size", "3", scorers="number:2,chars:0") == 0
     rows = read_jsonl(out)
     assert [r["id"] for r in rows] == [f"q{i}" for i in range(7)]
     assert [r["reward"] for r in rows] == [2.0 * i for i in range(7)]
-    assert "scored 7 items (7 ok); 0 already done" in capsys.readouterr().out
+    assert all(len(r["fingerprint"]) == 32 for r in rows)
+    printed = capsys.readouterr().out
+    assert "scored 7 items (7 scored now, 0 already done): 7 ok; mean reward 6.0000 over 7 ok items" in printed
+    assert "number mean 3.0000 (7 ok); chars mean 1.0000 (7 ok)" in printed
 
 
-def test_score_resumes_after_an_interruption(tmp_path: Path, gateway_url: str) -> None:
+def test_duplicate_ids_in_the_file_are_kept_in_the_output(tmp_path: Path, gateway_url: str) -> None:
+    """Items go out under their line numbers (a request with repeated ids may be refused); the output keeps the file's ids."""
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "same", "completion": "1"}, {"id": "same", "completion": "2"}])
+    assert score(source, gateway_url) == 0
+    assert [(r["id"], r["reward"]) for r in read_jsonl(tmp_path / "in.scored.jsonl")] == [("same", 1.0), ("same", 2.0)]
+
+
+def test_score_resumes_after_an_interruption(tmp_path: Path, gateway_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     source = write_jsonl(tmp_path / "in.jsonl", [{"completion": str(i)} for i in range(6)])
     out = tmp_path / "in.scored.jsonl"
-    assert score_main([str(source), "--url", gateway_url, "--scorers", "number", "--quiet"]) == 0
+    assert score(source, gateway_url) == 0
     complete = out.read_text().splitlines(keepends=True)
     out.write_text("".join(complete[:2]) + complete[2][:10])  # killed while writing the third line
-    assert score_main([str(source), "--url", gateway_url, "--scorers", "number", "--quiet"]) == 0
-    assert [r["reward"] for r in read_jsonl(out)] == [float(i) for i in range(6)]
+    capsys.readouterr()
+    assert score(source, gateway_url) == 0
+    resumed = read_jsonl(out)
+    assert [(r["id"], r["reward"], r["fingerprint"]) for r in resumed] == [
+        (r["id"], r["reward"], r["fingerprint"]) for r in map(json.loads, complete)
+    ]
+    # the summary covers every item of the output, not only the ones scored now
+    assert "scored 6 items (4 scored now, 2 already done): 6 ok; mean reward 2.5000 over 6 ok items" in capsys.readouterr().out
+
+
+def test_score_summary_counts_every_status(tmp_path: Path, gateway_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", [{"completion": c} for c in ["1", "3", "none", "raise"]])
+    assert score(source, gateway_url) == 0
+    printed = capsys.readouterr().out
+    assert "4 items (4 scored now, 0 already done): 1 error, 2 ok, 1 unscorable; mean reward 2.0000 over 2 ok items" in printed
+    assert "number mean 2.0000 (1 error, 2 ok, 1 unscorable)" in printed
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "scorers"),
+    [
+        pytest.param("number", "number,chars", None, id="another-scorer"),
+        pytest.param("number:1", "number:2", None, id="another-weight"),
+        pytest.param("number", "number", [{"completion": "1"}, {"completion": "20"}], id="another-input-line"),
+    ],
+)
+def test_score_refuses_to_resume_what_changed(
+    tmp_path: Path, gateway_url: str, capsys: pytest.CaptureFixture[str], first: str, second: str, scorers: list[dict] | None
+) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", [{"completion": "1"}, {"completion": "2"}])
+    out = tmp_path / "in.scored.jsonl"
+    assert score(source, gateway_url, scorers=first) == 0
+    before = out.read_bytes()
+    if scorers is not None:
+        write_jsonl(source, scorers)
+    capsys.readouterr()
+    assert score(source, gateway_url, scorers=second) == 2
+    err = capsys.readouterr().err
+    assert "in.scored.jsonl:" in err and "--rescore" in err and len(err.strip().splitlines()) == 1
+    assert out.read_bytes() == before  # old results are left alone, not mixed with new ones
+    assert score(source, gateway_url, "--rescore", scorers=second) == 0
+    expected = [1.0, 20.0] if scorers is not None else ([2.0, 3.0] if "chars" in second else [2.0, 4.0])
+    assert [r["reward"] for r in read_jsonl(out)] == expected
+
+
+def test_score_param_flag_reaches_the_scorer(tmp_path: Path, gateway_url: str) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", [{"completion": "3"}])
+    assert score(source, gateway_url, "--param", 'number={"scale": 10}') == 0
+    assert read_jsonl(tmp_path / "in.scored.jsonl")[0]["reward"] == 30.0
+    # another param is another fingerprint: no silent reuse
+    assert score(source, gateway_url, "--param", 'number={"scale": 2}') == 2
 
 
 def test_score_refuses_output_of_another_input(tmp_path: Path, gateway_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     out = write_jsonl(tmp_path / "out.jsonl", [{"id": "other", "reward": 1.0, "status": "ok", "components": {}}])
     source = write_jsonl(tmp_path / "in.jsonl", [{"completion": "1"}])
-    assert score_main([str(source), "--url", gateway_url, "--scorers", "number", "--out", str(out), "--quiet"]) == 2
-    assert "holds results for other items" in capsys.readouterr().err
+    assert score(source, gateway_url, "--out", str(out)) == 2
+    assert "not a result line with a fingerprint; pass --rescore" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -69,7 +131,7 @@ def test_score_refuses_output_of_another_input(tmp_path: Path, gateway_url: str,
 def test_score_names_the_bad_input_line(tmp_path: Path, gateway_url: str, capsys: pytest.CaptureFixture[str], content: str, message: str) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text(content)
-    assert score_main([str(source), "--url", gateway_url, "--scorers", "number", "--quiet"]) == 2
+    assert score(source, gateway_url) == 2
     assert message in capsys.readouterr().err
 
 

@@ -15,7 +15,7 @@ from rewardstack.services.settings import Settings
 from tests.servers import running_server
 
 DEADLINE_S = 3.0
-ALL_SCORERS = {"math", "format", "language", "length", "repetition", "code", "helpfulness", "safety"}
+ALL_SCORERS = {"math", "format", "language", "length", "repetition", "readability", "code", "helpfulness", "safety"}
 
 
 @pytest.fixture(scope="module")
