@@ -32,7 +32,7 @@ class Execution:
 
     exit_code: int | None
     signal: int | None
-    killed: str | None  # "wall" | "output" | None
+    killed: str | None  # "wall" | "cpu" | "output" | "cancelled" | None
     setup_ok: bool  # the executor's own set-up of the run succeeded (the program cannot forge this)
     cpu_ms: float
     wall_ms: float
@@ -40,12 +40,15 @@ class Execution:
     stdout: bytes
     stderr: bytes
     reports: tuple[dict[str, Any], ...]
+    compile_error: bool = False  # Python: the program did not compile (said before it ran; unforgeable too)
+    memory_limit_hit: bool = False  # the run's cgroup met its memory limit (refused or OOM-killed allocation)
 
     @classmethod
     def from_reply(cls, reply: dict[str, Any], blobs: dict[str, bytes]) -> Execution:
         return cls(
             exit_code=reply.get("exit_code"), signal=reply.get("signal"), killed=reply.get("killed"),
-            setup_ok=bool(reply.get("setup_ok")),
+            setup_ok=bool(reply.get("setup_ok")), compile_error=bool(reply.get("compile_error")),
+            memory_limit_hit=bool(reply.get("memory_limit_hit")),
             cpu_ms=float(reply.get("cpu_ms", 0.0)), wall_ms=float(reply.get("wall_ms", 0.0)),
             memory_kb=int(reply.get("memory_kb", 0)), stdout=blobs.get("stdout", b""),
             stderr=blobs.get("stderr", b""), reports=parse_reports(blobs.get("report", b"")),
@@ -84,21 +87,27 @@ def limit_verdict(run: Execution, cpu_s: float, memory_mb: int) -> tuple[Verdict
     """The verdict when the run did not end normally (limits, crashes); None when it did."""
     if not run.setup_ok:
         return Verdict.SANDBOX_ERROR, "the run's set-up failed: " + _last_line(run.stderr)
-    if run.report("compile_error"):
+    if run.killed == "cancelled":
+        return Verdict.SANDBOX_ERROR, "the run was cancelled by the service"
+    if run.compile_error:
+        # Only the harness's private flag decides; the report (which the program could also
+        # write) is read for the message only.
         report = run.report("compile_error") or {}
         return Verdict.COMPILE_ERROR, f"{report.get('type')}: {report.get('message')}"
     if run.killed == "output":
         return Verdict.OUTPUT_LIMIT, "output over the limit; the program was stopped"
     cpu_limit_ms = cpu_s * 1000
-    if run.signal == signal.SIGXCPU or run.cpu_ms > cpu_limit_ms or (run.signal == signal.SIGKILL and run.cpu_ms >= cpu_limit_ms * 0.95):
-        return Verdict.TIME_LIMIT, f"CPU time over {cpu_s:g} s"
+    if (run.killed == "cpu" or run.signal == signal.SIGXCPU or run.cpu_ms > cpu_limit_ms
+            or (run.signal == signal.SIGKILL and run.cpu_ms >= cpu_limit_ms * 0.95)):
+        return Verdict.TIME_LIMIT, f"CPU time over {cpu_s:g} s (all of the run's processes and threads)"
     if run.killed == "wall":
         return Verdict.TIME_LIMIT, f"wall-clock backstop reached after {run.wall_ms / 1000:.1f} s (the program was waiting, not computing)"
     exception = run.report("exception")
     near_memory_limit = run.memory_kb >= memory_mb * 1024 * 0.9
+    failed = run.signal is not None or bool(run.exit_code)
     if (exception and exception.get("type") == "MemoryError") or any(m in run.stderr for m in OUT_OF_MEMORY_MARKERS) or (
         run.signal in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT) and near_memory_limit
-    ):
+    ) or (failed and run.memory_limit_hit):
         return Verdict.MEMORY_LIMIT, f"memory over {memory_mb} MiB"
     if run.signal is not None:
         return Verdict.RUNTIME_ERROR, f"killed by {_signal_name(run.signal)}"

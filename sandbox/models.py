@@ -101,7 +101,11 @@ class JudgeRequest(BaseModel):
         description="stdio: {input, output}; call: {args, kwargs, expected}; assert: Python statements run after the program.",
     )
     entry_point: str | None = Field(default=None, max_length=256, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    stop_on_first_failure: bool = False
+    stop_on_first_failure: bool = Field(
+        default=True,
+        description="Run the tests one at a time and skip the rest after the first failure (the default, so a "
+                    "failing program holds slots no longer than it must); false runs them all, in parallel after the first.",
+    )
     limits: Limits = Field(default_factory=Limits)
 
     @model_validator(mode="after")
@@ -134,6 +138,21 @@ class JudgeResult(BaseModel):
     total: int
     tests: list[TestResult]
     compile_output: str = ""
+
+
+class LimitsInfo(BaseModel):
+    """GET /v1/limits: the per-run defaults and ceilings, compile limits and slots of this replica."""
+
+    slots: int
+    default_cpu_s: float
+    default_wall_s: float | None = Field(description="None: 3 x cpu_s + 2")
+    default_memory_mb: int
+    max_cpu_s: float
+    max_wall_s: float
+    max_memory_mb: int
+    compile_cpu_s: float
+    compile_wall_s: float
+    max_queued_runs: int
 
 
 class ErrorBody(BaseModel):
