@@ -2,9 +2,10 @@
 
 Output comparison (`stdio`) is token by token: any run of whitespace separates tokens (so trailing
 spaces and `\\r\\n` do not matter), tokens are never lower-cased, never compared as sets or
-prefixes, and the counts must match. A token is compared as a float, to 1e-9 (relative or
-absolute), only where the *expected* token is a non-integer number (`0.5`, `1e-3`); integers,
-however big, are compared exactly as text.
+prefixes, and the counts must match. A token is compared as a float only where the *expected*
+token is a non-integer number (`0.5`, `1e-3`): equal as floats (`0.50` = `0.5`), within the request's `float_tolerance` (relative and absolute,
+as `math.isclose`) only when the request asks for one; integers, however big, are compared
+exactly as text.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from rewardstack.sandbox import values
 from rewardstack.sandbox.assertions import Plan
 from rewardstack.sandbox.models import Verdict
 
-FLOAT_TOLERANCE = values.FLOAT_TOLERANCE
 # What C++, Java and Node print when an allocation fails under the run's memory limit.
 OUT_OF_MEMORY_MARKERS = (b"std::bad_alloc", b"java.lang.OutOfMemoryError", b"JavaScript heap out of memory")
 _FLOAT_TOKEN = re.compile(rb"[+-]?(?:\d+\.\d*|\.\d+|\d+(?=[eE]))(?:[eE][+-]?\d+)?")
@@ -127,7 +127,7 @@ def _is_float_token(token: bytes) -> bool:
     return _FLOAT_TOKEN.fullmatch(token) is not None
 
 
-def tokens_match(actual: bytes, expected: bytes) -> tuple[bool, str]:
+def tokens_match(actual: bytes, expected: bytes, tolerance: values.Tolerance | None = None) -> tuple[bool, str]:
     """Compare outputs token by token; see the module docstring. Returns (match, why not)."""
     got, want = actual.split(), expected.split()
     for index, (g, w) in enumerate(zip(got, want)):
@@ -135,7 +135,9 @@ def tokens_match(actual: bytes, expected: bytes) -> tuple[bool, str]:
             continue
         if _is_float_token(w):
             try:
-                if math.isclose(float(g), float(w), rel_tol=FLOAT_TOLERANCE, abs_tol=FLOAT_TOLERANCE):
+                got_value, want_value = float(g), float(w)
+                if got_value == want_value or (tolerance is not None and math.isclose(
+                        got_value, want_value, rel_tol=tolerance[0], abs_tol=tolerance[1])):
                     continue
             except ValueError:
                 pass
@@ -145,10 +147,11 @@ def tokens_match(actual: bytes, expected: bytes) -> tuple[bool, str]:
     return True, ""
 
 
-def values_match(actual: Any, expected: Any) -> bool:
-    """Equality of JSON values from `call` mode: `values.same` (floats to 1e-9 only where the
-    expected value is a float, `2.0` for an expected `2`, `True != 1`); a JSON object is a dict."""
-    return values.same(actual, expected)
+def values_match(actual: Any, expected: Any, tolerance: values.Tolerance | None = None) -> bool:
+    """Equality of JSON values from `call` mode: `values.same` (floats within `tolerance` only
+    where the test asks for one and the expected value is a float, `2.0` for an expected `2`,
+    `True != 1`); a JSON object is a dict."""
+    return values.same(actual, expected, tolerance)
 
 
 def _preview(value: Any) -> str:
@@ -184,7 +187,8 @@ def plan_verdict(run: Execution, plan: Plan, nonce: str) -> tuple[Verdict, str]:
     return Verdict.ACCEPTED, ""
 
 
-def test_verdict(mode: str, run: Execution, test: Any, nonce: str, cpu_s: float, memory_mb: int) -> tuple[Verdict, str]:
+def test_verdict(mode: str, run: Execution, test: Any, nonce: str, cpu_s: float, memory_mb: int,
+                 tolerance: values.Tolerance | None = None) -> tuple[Verdict, str]:
     """The verdict of one test: a limit or crash if any, else the mode's comparison."""
     failed = limit_verdict(run, cpu_s, memory_mb)
     if failed is not None:
@@ -192,7 +196,7 @@ def test_verdict(mode: str, run: Execution, test: Any, nonce: str, cpu_s: float,
     if mode == "checks":
         return plan_verdict(run, test, nonce)
     if mode == "stdio":
-        ok, why = tokens_match(run.stdout, test.output.encode())
+        ok, why = tokens_match(run.stdout, test.output.encode(), tolerance)
         return (Verdict.ACCEPTED, "") if ok else (Verdict.WRONG_ANSWER, why)
     if mode == "call":
         unserializable = run.report("unserializable")
@@ -201,7 +205,7 @@ def test_verdict(mode: str, run: Execution, test: Any, nonce: str, cpu_s: float,
         value = next((r for r in run.reports if r.get("kind") == "value" and r.get("nonce") == nonce), None)
         if value is None:
             return Verdict.RUNTIME_ERROR, "the program ended before the function returned"
-        if values_match(value.get("value"), test.expected):
+        if values_match(value.get("value"), test.expected, tolerance):
             return Verdict.ACCEPTED, ""
         return Verdict.WRONG_ANSWER, f"expected {_preview(test.expected)}, got {_preview(value.get('value'))}"
     passed = any(r.get("kind") == "passed" and r.get("nonce") == nonce for r in run.reports)

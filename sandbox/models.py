@@ -90,6 +90,15 @@ class CallTest(BaseModel):
     weight: float = Field(default=1.0, ge=0, allow_inf_nan=False)
 
 
+class FloatTolerance(BaseModel):
+    """How close a float must be to an expected one, as `math.isclose`: only when a test asks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rel_tol: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
+    abs_tol: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+
+
 class JudgeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -107,6 +116,11 @@ class JudgeRequest(BaseModel):
                     "failing program holds slots no longer than it must); false runs them all, in parallel after the first.",
     )
     limits: Limits = Field(default_factory=Limits)
+    float_tolerance: FloatTolerance | None = Field(
+        default=None,
+        description="stdio float tokens and call-mode floats: close as math.isclose(rel_tol, abs_tol) counts as equal; "
+                    "none (the default): equal as floats. Converted asserts keep Python's `==`; a test wanting closeness says so itself.",
+    )
 
     @model_validator(mode="after")
     def _tests_match_mode(self) -> JudgeRequest:

@@ -345,7 +345,9 @@ class Runner:
         except ExecutorFailed as exc:
             result = TestResult(verdict=Verdict.SANDBOX_ERROR, detail=str(exc))
         else:
-            verdict, detail = test_verdict(mode, run, test, nonce, limits.cpu_s, limits.memory_mb)
+            tolerance = request.float_tolerance
+            verdict, detail = test_verdict(mode, run, test, nonce, limits.cpu_s, limits.memory_mb,
+                                           None if tolerance is None else (tolerance.rel_tol, tolerance.abs_tol))
             result = TestResult(verdict=verdict, cpu_ms=round(run.cpu_ms, 3), wall_ms=round(run.wall_ms, 3),
                                 memory_kb=run.memory_kb, exit_code=run.exit_code, signal=run.signal, detail=detail)
         self.metrics.runs.labels(request.language, result.verdict.value).inc()

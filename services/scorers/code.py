@@ -11,11 +11,12 @@ The item's `reference` (a dict, or the same as a JSON string) carries the tests:
 
     {"tests": [...], "mode": "stdio" | "call" | "assert", "entry_point": "f",
      "language": "python", "prefix": "from typing import List\n", "weights": [...],
-     "limits": {"cpu_s": 2}}
+     "limits": {"cpu_s": 2}, "float_tolerance": {"rel_tol": 1e-6, "abs_tol": 0}}
 
 `tests` follow the mode: stdio `{"input", "output"}`, call `{"args", "expected"}`, assert Python
 statements. `mode` defaults from the tests' shape; `prefix` is code put before the extracted program
-(HumanEval's imports); `weights` (or a `weight` per test) are for reward `weighted`.
+(HumanEval's imports); `weights` (or a `weight` per test) are for reward `weighted`;
+`float_tolerance` is how close a float answer must be where the task allows that (default: equal).
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ class CodeReference:
     prefix: str
     weights: list[float]
     limits: dict[str, Any]
+    float_tolerance: dict[str, float] | None = None
 
     @classmethod
     def parse(cls, raw: Any) -> CodeReference:
@@ -142,7 +144,10 @@ class CodeReference:
         prefix = raw.get("prefix") or ""
         if not isinstance(prefix, str):
             raise BadReference("reference.prefix must be a string")
-        return cls(tests, mode, raw.get("entry_point"), language, prefix, [float(w) for w in weights], limits)
+        tolerance = raw.get("float_tolerance")
+        if tolerance is not None and not (isinstance(tolerance, dict) and set(tolerance) <= {"rel_tol", "abs_tol"}):
+            raise BadReference("reference.float_tolerance must be an object with rel_tol and/or abs_tol")
+        return cls(tests, mode, raw.get("entry_point"), language, prefix, [float(w) for w in weights], limits, tolerance)
 
     @staticmethod
     def _infer_mode(test: Any) -> str:
@@ -256,6 +261,8 @@ class CodeScorer(BatchScorer):
         stop = params.stop_on_first_failure if params.stop_on_first_failure is not None else params.reward == "binary"
         body = {"language": language, "code": reference.prefix + code, "mode": reference.mode, "tests": reference.tests,
                 "entry_point": reference.entry_point, "stop_on_first_failure": stop, "limits": limits}
+        if reference.float_tolerance is not None:
+            body["float_tolerance"] = reference.float_tolerance
         budget_s = self.run_budget_s(limits, len(reference.tests), language in COMPILED, sandbox)
         batch_deadline = context.batch_deadline
         try:
