@@ -55,6 +55,7 @@ MAX_IN_FLIGHT = 32  # connections per sandbox replica
 FALLBACK_SLOTS = 2  # per replica, when its /v1/limits cannot be read
 FALLBACK_COMPILE_WALL_S = 25.0  # the sandbox's default compile wall clock (2 x 10 s CPU + 5)
 REPLY_MARGIN_S = 5.0  # HTTP and judging overhead on top of the runs' own limits
+RELEARN_S = 30.0  # how often the limits are asked again while a replica has not answered
 MAX_OVERLOAD_WAIT_S = 600.0  # without a batch deadline, how long 429s are waited out in total
 
 
@@ -192,18 +193,24 @@ class CodeScorer(BatchScorer):
         self._limits: SandboxLimits | None = None
         self._gate: asyncio.Semaphore | None = None
         self._learning = asyncio.Lock()
+        self._learned = False
+        self._relearn_at = 0.0
 
     async def _sandbox(self) -> tuple[SandboxLimits, asyncio.Semaphore]:
         """The sandboxes' limits and the gate that keeps in flight no more judge requests than
-        they have slots in all (learned once from each replica's GET /v1/limits)."""
+        they have slots in all (learned from each replica's GET /v1/limits; while none answers,
+        `FALLBACK_SLOTS` each, asked again at most every `RELEARN_S`)."""
         async with self._learning:
-            if self._limits is None or self._gate is None:
+            now = asyncio.get_running_loop().time()
+            if self._limits is None or self._gate is None or (not self._learned and now >= self._relearn_at):
                 answers = await asyncio.gather(*(self._read_limits(c) for c in self._clients))
                 known = [a for a in answers if a is not None]
                 base = known[0] if known else SandboxLimits()
                 slots = sum(a.slots if a is not None else FALLBACK_SLOTS for a in answers)
                 self._limits = replace(base, slots=slots, compile_wall_s=max((a.compile_wall_s for a in known), default=base.compile_wall_s))
                 self._gate = asyncio.Semaphore(max(1, slots))
+                self._learned = len(known) == len(answers)
+                self._relearn_at = now + RELEARN_S
             return self._limits, self._gate
 
     @staticmethod

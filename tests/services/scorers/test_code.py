@@ -238,3 +238,15 @@ def test_bearer_token_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("REWARDSTACK_SANDBOX_API_TOKEN", "s3cret-token")
         [scored] = score(url, [Sample(GOOD, ADD)])
         assert (scored.status, scored.value) == (Status.OK, 1.0)
+
+
+def test_capacity_is_learned_from_every_replica(sandbox_url: str) -> None:
+    """GET /v1/limits of each replica: the gate admits the slots of all of them (2 + 2 here)."""
+
+    async def go() -> SandboxLimits:
+        async with open_code_scorer(Settings(sandbox_url=f"{sandbox_url},{sandbox_url}")) as scorer:
+            limits, _ = await scorer._sandbox()
+            return limits
+
+    limits = asyncio.run(go())
+    assert (limits.slots, limits.default_cpu_s, limits.compile_wall_s) == (4, 4.0, 25.0)
