@@ -220,14 +220,17 @@ def secret(n):
 
 
 def test_values_compare_strictly(client: httpx.Client) -> None:
-    """`bool` is not `int`, a list is not a tuple, a str is not a number; a float only where a float is expected."""
+    """`bool` is not `int`, a list is not a tuple, a str is not a number; floats equal as Python's
+    `==` says, close only where the test asks (`math.isclose`)."""
     cases = {
         "def f():\n    return True\n": ("assert f() == 1", "wrong_answer"),
         "def f():\n    return 1\n": ("assert f() == True", "wrong_answer"),
         "def f():\n    return [1, 2]\n": ("assert f() == (1, 2)", "wrong_answer"),
         "def f():\n    return '3'\n": ("assert f() == 3", "wrong_answer"),
         "def f():\n    return 3.0000001\n": ("assert f() == 3", "wrong_answer"),
-        "def f():\n    return 0.1 + 0.2\n": ("assert f() == 0.3", "accepted"),
+        "def f():\n    return 0.1 + 0.2\n": ("assert f() == 0.3", "wrong_answer"),  # as Python's own `==` says
+        "def f():\n    return 0.0\n": ("assert f() == 1e-12", "wrong_answer"),  # no hidden absolute tolerance
+        "def f():\n    return 0.1 + 0.2\n\n": ("import math\nassert math.isclose(f(), 0.3)", "accepted"),  # the test asks
         "def f():\n    return 3.0\n": ("assert f() == 3", "accepted"),
         "def f():\n    return (1, [2, {3: 'x'}])\n": ("assert f() == (1, [2, {3: 'x'}])", "accepted"),
     }
