@@ -16,7 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from rewardstack.sandbox.assertions import plan_for
+from rewardstack.sandbox.assertions import plan_for, shadowed_builtins
 from rewardstack.sandbox.executors import ExecutorFailed, ExecutorPool
 from rewardstack.sandbox.judging import Execution, limit_verdict, test_verdict
 from rewardstack.sandbox.languages import Language, available_languages
@@ -304,9 +304,10 @@ class Runner:
                                     request, compile_output)
             binary = outcome.binary
         program = self._program(request.language, request.code, binary, limits)
+        shadowed = shadowed_builtins(request.code) if request.mode == "assert" else frozenset()
 
         async def one(index: int) -> TestResult:
-            return await self._judge_test(program, request, index, limits, owner)
+            return await self._judge_test(program, request, index, limits, owner, shadowed)
 
         results: list[TestResult] = []
         if request.stop_on_first_failure:
@@ -327,7 +328,7 @@ class Runner:
         return self._result(results, request, compile_output)
 
     async def _judge_test(self, program: Program, request: JudgeRequest,
-                          index: int, limits: RunLimits, owner: object) -> TestResult:
+                          index: int, limits: RunLimits, owner: object, shadowed: frozenset[str]) -> TestResult:
         test: Any = request.tests[index]
         stdin, payload, mode = b"", None, request.mode
         if isinstance(test, StdioTest):
@@ -336,7 +337,7 @@ class Runner:
             payload = json.dumps({"args": test.args, "kwargs": test.kwargs}).encode()
         else:
             # Asserts of the common shape become calls checked here (sandbox/assertions.py).
-            test = plan_for(test)
+            test = plan_for(test, shadowed)
             payload, mode = test.payload, "checks"
         nonce = secrets.token_hex(16)
         try:
