@@ -10,9 +10,12 @@ other tests' verdicts still arrive.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -20,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rewardstack.sandbox.executors import ExecutorFailed, ExecutorPool, PoolSaturated
 from rewardstack.sandbox.metrics import SandboxMetrics
-from rewardstack.sandbox.models import ErrorBody, JudgeRequest, JudgeResult, RunRequest, RunResult
+from rewardstack.sandbox.models import ErrorBody, JudgeRequest, JudgeResult, LimitsInfo, RunRequest, RunResult
 from rewardstack.sandbox.runner import InvalidRequest, Runner
 from rewardstack.sandbox.settings import SandboxSettings
 from rewardstack.services.web import (
@@ -33,6 +36,7 @@ from rewardstack.services.web import (
 
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 require_token = bearer_token_check("REWARDSTACK_SANDBOX_API_TOKEN")
@@ -50,6 +54,32 @@ def _check_sizes(settings: SandboxSettings, code: str, stdins: list[str], tests:
             raise RequestTooLarge(where, f"{size} bytes; at most {settings.max_stdin_bytes}")
 
 
+DISCONNECT_POLL_S = 0.2
+
+
+async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, but cancel it as soon as the caller goes away: its runs stop at once and
+    their slots are reused (the executors are not restarted)."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                raise ClientDisconnected()
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+class ClientDisconnected(Exception):
+    """The caller closed the connection before the answer; nobody reads the reply."""
+
+
 def _routes() -> APIRouter:
     router = APIRouter()
 
@@ -58,7 +88,7 @@ def _routes() -> APIRouter:
     async def run(body: RunRequest, request: Request) -> RunResult:
         """Run one program on one stdin; report how it ended and what it printed."""
         _check_sizes(request.app.state.settings, body.code, [body.stdin], 0)
-        return await request.app.state.runner.run(body)
+        return await _unless_disconnected(request, request.app.state.runner.run(body))
 
     @router.post("/v1/judge", response_model=JudgeResult, responses={422: {"model": ErrorBody}, 429: {"model": ErrorBody}},
                  tags=["sandbox"], dependencies=[Depends(require_token)])
@@ -66,7 +96,17 @@ def _routes() -> APIRouter:
         """Judge one program on many tests, compiled once; one verdict per test and overall."""
         stdins = [t.input for t in body.tests if hasattr(t, "input")]
         _check_sizes(request.app.state.settings, body.code, stdins, len(body.tests))
-        return await request.app.state.runner.judge(body)
+        return await _unless_disconnected(request, request.app.state.runner.judge(body))
+
+    @router.get("/v1/limits", response_model=LimitsInfo, tags=["sandbox"], dependencies=[Depends(require_token)])
+    async def limits(request: Request) -> LimitsInfo:
+        """Defaults and ceilings of the per-run limits, and the slots: what a caller needs to
+        derive its own deadline for a request (the gateway's `code` scorer does)."""
+        s: SandboxSettings = request.app.state.settings
+        return LimitsInfo(slots=s.slots, default_cpu_s=s.default_cpu_s, default_wall_s=s.default_wall_s,
+                          default_memory_mb=s.default_memory_mb, max_cpu_s=s.max_cpu_s, max_wall_s=s.max_wall_s,
+                          max_memory_mb=s.max_memory_mb, compile_cpu_s=s.compile_cpu_s, compile_wall_s=s.compile_wall_s,
+                          max_queued_runs=s.max_queued_runs)
 
     @router.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -78,7 +118,7 @@ def _routes() -> APIRouter:
         """Readiness: every executor slot is up (503 while starting or restarting)."""
         pool: ExecutorPool = request.app.state.pool
         body = {"slots": pool.settings.slots, "alive": pool.alive, "waiting": pool.waiting,
-                "seccomp": pool.seccomp, "backend": pool.settings.backend}
+                "seccomp": pool.seccomp, "backend": pool.settings.backend, "cgroup": pool.cgroup_version}
         ready = pool.started and pool.alive == pool.settings.slots
         return JSONResponse(status_code=200 if ready else 503, content=dict(body, status="ready" if ready else "not_ready"))
 
@@ -108,6 +148,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def executor_failed(request: Request, exc: ExecutorFailed) -> JSONResponse:
         return error_response(503, "sandbox_unavailable", str(exc), {"Retry-After": "1"})
 
+    async def disconnected(request: Request, exc: ClientDisconnected) -> JSONResponse:
+        return error_response(499, "client_disconnected", "the caller went away; the request's runs were stopped")
+
+    app.add_exception_handler(ClientDisconnected, disconnected)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidRequest, invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(PoolSaturated, saturated)  # type: ignore[arg-type]
     app.add_exception_handler(ExecutorFailed, executor_failed)  # type: ignore[arg-type]

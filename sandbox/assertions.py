@@ -12,7 +12,9 @@ of the test or directly in the body of HumanEval's `def check(candidate)` (calle
   `candidate`) with literal arguments (`ast.literal_eval`);
 - literals; `==`, `!=`, `<`, `<=`, `>`, `>=`, `in`, `not in`, `is`/`is not` None/True/False; `not`,
   `and`, `or`; `+ - * / // %` and unary `-` on numbers; subscripts by a literal;
-- the pure builtins in `PURE` applied to those, and `math.isclose` / `math.fabs` (after `import math`).
+- the pure builtins in `PURE` applied to those (unless the program redefines the name, as MBPP/126's
+  `sum`: then it is a call of the program's function), `math.isclose` / `math.fabs` (after
+  `import math`), and `sys.getsizeof` of a literal.
 
 `==` is the strict comparison of `values.same`, the program's value as the actual side. Any other
 statement (loops, helper functions, random inputs, asserts on anything else) stays in a script
@@ -29,6 +31,8 @@ import copy
 import json
 import math
 import operator
+import re
+import sys
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
@@ -41,6 +45,10 @@ PURE: dict[str, Any] = {
     "str": str, "sum": sum, "tuple": tuple,
 }
 MATH: dict[str, Any] = {"isclose": math.isclose, "fabs": math.fabs}
+# `sys.getsizeof` of a literal, evaluated here: the runs use this same interpreter by default
+# (MBPP/596 compares a function's answer with it; the program imports `sys`, not the test).
+SYS: dict[str, Any] = {"getsizeof": sys.getsizeof}
+_TOP_LEVEL_NAME = re.compile(r"^(?:async[ \t]+def|def|class)[ \t]+([A-Za-z_]\w*)|^([A-Za-z_]\w*)[ \t]*=(?!=)", re.MULTILINE)
 _BUILTIN_NAMES = frozenset(dir(builtins))
 _ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
                ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
@@ -163,9 +171,11 @@ def _compare(op: type[ast.cmpop], left: Any, left_derived: bool, right: Any, rig
 class _Converter:
     """Builds the Node of one assert expression, collecting its calls of the program's functions."""
 
-    def __init__(self, aliases: dict[str, str], bound: set[str], modules: set[str], calls: list[Call]) -> None:
+    def __init__(self, aliases: dict[str, str], bound: set[str], modules: set[str], calls: list[Call],
+                 shadowed: frozenset[str]) -> None:
         self.aliases, self.bound, self.modules = aliases, bound, modules
         self.calls = calls
+        self.shadowed = shadowed
         self.found = 0
 
     def convert_test(self, node: ast.expr) -> Node:
@@ -212,6 +222,11 @@ class _Converter:
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "math" \
                 and "math" in self.modules and "math" not in self.bound and func.attr in MATH:
             return self._pure(MATH[func.attr], node)
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "sys" \
+                and "sys" not in self.bound and func.attr in SYS:
+            if any(_literal(a) is _NO_LITERAL for a in node.args) or node.keywords:
+                raise NotConvertible
+            return self._pure(SYS[func.attr], node)
         if not isinstance(func, ast.Name):
             raise NotConvertible
         name = func.id
@@ -219,9 +234,9 @@ class _Converter:
             name = self.aliases[name]
         elif name in self.bound:
             raise NotConvertible
-        elif name in PURE:
+        elif name in PURE and name not in self.shadowed:
             return self._pure(PURE[name], node)
-        elif name in _BUILTIN_NAMES:
+        elif name in _BUILTIN_NAMES and name not in self.shadowed:
             raise NotConvertible
         args = tuple(_literal(a) for a in node.args)
         kwargs = tuple((k.arg, _literal(k.value)) for k in node.keywords if k.arg is not None)
@@ -392,9 +407,17 @@ def _inert(statement: ast.stmt, check: ast.FunctionDef | None) -> bool:
     return False
 
 
+def shadowed_builtins(program: str) -> frozenset[str]:
+    """Builtin names the program defines at its top level (MBPP/126's `def sum(a, b)`): a test's
+    call of such a name is a call of the program's function, checked here like any other."""
+    names = {a or b for a, b in _TOP_LEVEL_NAME.findall(program)}
+    return frozenset(names & _BUILTIN_NAMES)
+
+
 @lru_cache(maxsize=4096)
-def plan_for(test: str) -> Plan:
-    """The converted form of one assert-mode test (cached: GRPO groups repeat the same tests)."""
+def plan_for(test: str, shadowed: frozenset[str] = frozenset()) -> Plan:
+    """The converted form of one assert-mode test (cached: GRPO groups repeat the same tests);
+    `shadowed` are the builtins the program redefines (`shadowed_builtins`)."""
     try:
         tree = ast.parse(test)
     except (SyntaxError, ValueError, MemoryError, RecursionError):
@@ -411,7 +434,7 @@ def plan_for(test: str) -> Plan:
     imports: list[ast.stmt] = []
 
     def convert_assert(statement: ast.Assert, source: str) -> bool:
-        converter = _Converter(aliases, bound, modules, calls)
+        converter = _Converter(aliases, bound, modules, calls, shadowed)
         mark = len(calls)
         try:
             expr = converter.convert_test(statement.test)

@@ -26,11 +26,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rewardstack.sandbox.executors import START_TIMEOUT_S, ExecutorFailed, Slot
+from rewardstack.sandbox.executors import MODULES, START_TIMEOUT_S, ExecutorFailed, Slot, module_sources
 from rewardstack.sandbox.settings import SandboxSettings
 
 SOCKET_DIR = "/run/rewardstack"
-MODULES = ("protocol", "isolation", "values", "harness", "zygote")  # in import order
 BOOTSTRAP = f"""
 import json, socket, sys, types
 channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -52,11 +51,6 @@ LABEL = "rewardstack.sandbox"
 log = logging.getLogger(__name__)
 
 
-def _module_sources() -> dict[str, str]:
-    here = Path(__file__).resolve().parent
-    return {name: (here / f"{name}.py").read_text() for name in MODULES}
-
-
 class ContainerBackend:
     """The Docker client and the container slots made with it."""
 
@@ -76,7 +70,7 @@ class ContainerBackend:
             await asyncio.to_thread(self._client.ping)
         except Exception as exc:  # noqa: BLE001 - any engine failure means no backend
             raise ExecutorFailed(f"no container engine at {s.docker_host or 'DOCKER_HOST'}: {exc}") from exc
-        sources = _module_sources()
+        sources = module_sources()
         return [ContainerSlot(i, s, self._client, sources) for i in range(s.slots)]
 
     async def close(self) -> None:
@@ -112,6 +106,8 @@ class ContainerSlot(Slot):
             security_opt=["no-new-privileges"],
             pids_limit=4 * s.processes + 16,
             mem_limit=f"{s.max_memory_mb + s.scratch_mb + 256}m",
+            memswap_limit=f"{s.max_memory_mb + s.scratch_mb + 256}m",  # no swap
+            nano_cpus=1_000_000_000,  # one core per slot, as the namespaces backend's cgroup quota
             user=f"{self.uid}:{self.uid}",
             tmpfs={"/tmp": f"size={s.scratch_mb}m,mode=1777"},
             volumes={self._dir: {"bind": SOCKET_DIR, "mode": "ro"}},

@@ -41,6 +41,16 @@ def _report(kind: str, **fields: Any) -> None:
         pass
 
 
+def _compiled(ok: bool) -> None:
+    """Say on the executor's private fd 5 whether the program compiled, then close it, before
+    any of the program runs: a compile error is then a fact the program cannot print its way to."""
+    try:
+        os.write(5, b"c" if ok else b"e")
+        os.close(5)
+    except OSError:
+        pass
+
+
 def _write_reports(reports: list[dict[str, Any]]) -> None:
     try:
         os.write(3, "".join(json.dumps(r) + "\n" for r in reports).encode())
@@ -89,11 +99,13 @@ def run_python(header: dict[str, Any], blobs: dict[str, bytes], env: dict[str, s
     _fresh_std_streams()
     mode, nonce = header.get("mode", "stdio"), header.get("nonce", "")
     try:
-        program = compile(blobs.get("code", b""), "solution.py", "exec")
+        program = compile(blobs.pop("code", b""), "solution.py", "exec")
     except (SyntaxError, ValueError, OverflowError, MemoryError, RecursionError) as exc:
+        _compiled(False)
         traceback.print_exception(exc, limit=0)
         _report("compile_error", type=type(exc).__name__, message=str(exc)[:2000])
         _exit(1)
+    _compiled(True)
     scope: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "__file__": "solution.py"}
     phase = "program"
     try:

@@ -26,6 +26,7 @@ import errno
 import os
 import resource
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -316,3 +317,139 @@ def remove_sysv_ipc() -> None:
 def set_hostname(name: str) -> None:
     raw = name.encode()
     _check(_libc.sethostname(raw, len(raw)), "sethostname")
+
+
+# --- the run's control group (set up by the service, `rewardstack.sandbox.cgroups`) --------------
+
+
+def _fd_write(fd: int, value: str) -> None:
+    os.lseek(fd, 0, os.SEEK_SET)
+    os.write(fd, value.encode())
+
+
+def _fd_read(fd: int) -> str:
+    return os.pread(fd, 65536, 0).decode()
+
+
+def _field(text: str, name: str) -> int:
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == name:
+            return int(value)
+    return 0
+
+
+class RunCgroup:
+    """The slot's control group as the executor uses it: per-run limits, joining, accounting.
+
+    Its files are opened once, before the executor pivots into its private root (where no
+    cgroup filesystem is mounted); a run joins by writing to the kept `cgroup.procs` descriptors
+    right after its fork, before anything of the program runs. `spec` comes from the service:
+    v2 `{"version": 2, "dir"}`, v1 `{"version": 1, "dirs": {controller: dir}}`.
+    """
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.version = int(spec["version"])
+        self._memory_bytes = -1
+        flags = os.O_RDWR | os.O_CLOEXEC
+        if self.version == 2:
+            d = spec["dir"]
+            self.procs = [os.open(f"{d}/cgroup.procs", flags)]
+            self.memory_max = os.open(f"{d}/memory.max", flags)
+            self.swap_max = self._optional(f"{d}/memory.swap.max", flags)
+            self.pids_max = os.open(f"{d}/pids.max", flags)
+            self.events = os.open(f"{d}/memory.events", os.O_RDONLY | os.O_CLOEXEC)
+            self.peak = self._optional(f"{d}/memory.peak", flags)
+            self.cpu = os.open(f"{d}/cpu.stat", os.O_RDONLY | os.O_CLOEXEC)
+            if self.swap_max >= 0:
+                _fd_write(self.swap_max, "0")
+        else:
+            dirs = spec["dirs"]
+            self.procs = [os.open(f"{d}/cgroup.procs", flags) for d in sorted(set(dirs.values()))]
+            m = dirs["memory"]
+            self.memory_max = os.open(f"{m}/memory.limit_in_bytes", flags)
+            self.swap_max = self._optional(f"{m}/memory.memsw.limit_in_bytes", flags)
+            self.failcnt = os.open(f"{m}/memory.failcnt", flags)
+            self.peak = os.open(f"{m}/memory.max_usage_in_bytes", flags)
+            self.oom_control = os.open(f"{m}/memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
+            self.force_empty = self._optional(f"{m}/memory.force_empty", os.O_WRONLY | os.O_CLOEXEC)
+            self.pids_max = os.open(f"{dirs['pids']}/pids.max", flags)
+            self.cpu = self._optional(f"{dirs['cpuacct']}/cpuacct.usage", os.O_RDONLY | os.O_CLOEXEC) if "cpuacct" in dirs else -1
+            self._memory_bytes = int(_fd_read(self.memory_max).strip())
+        self._events_before = (0, 0)
+
+    @staticmethod
+    def _optional(path: str, flags: int) -> int:
+        try:
+            return os.open(path, flags)
+        except OSError:
+            return -1
+
+    @property
+    def measures_cpu(self) -> bool:
+        return self.cpu >= 0
+
+    def _memory_events(self) -> tuple[int, int]:
+        """(times usage hit the limit, OOM kills) so far."""
+        if self.version == 2:
+            text = _fd_read(self.events)
+            return _field(text, "max"), _field(text, "oom_kill")
+        return int(_fd_read(self.failcnt).strip() or 0), _field(_fd_read(self.oom_control), "oom_kill")
+
+    def _set_memory(self, limit: int) -> None:
+        if self.version == 2:
+            _fd_write(self.memory_max, str(limit))
+            return
+        # v1 keeps memory+swap >= memory at every step: raise memsw first, lower it last.
+        order = [self.swap_max, self.memory_max] if limit > self._memory_bytes else [self.memory_max, self.swap_max]
+        for fd in order:
+            if fd < 0:
+                continue
+            try:
+                _fd_write(fd, str(limit))
+            except OSError as exc:
+                if exc.errno != errno.EBUSY or self.force_empty < 0:
+                    raise
+                # Page cache of the previous run is still charged: drop it, the group is empty.
+                _fd_write(self.force_empty, "0")
+                _fd_write(fd, str(limit))
+
+    def prepare(self, memory_mb: int, processes: int) -> None:
+        """Set one run's limits on the (empty) group and reset its counters."""
+        limit = memory_mb * 1024 * 1024
+        if limit != self._memory_bytes:
+            self._set_memory(limit)
+            self._memory_bytes = limit
+        elif self.version == 1:
+            self._memory_bytes = limit
+        _fd_write(self.pids_max, str(processes))
+        if self.version == 1:
+            _fd_write(self.peak, "0")
+            _fd_write(self.failcnt, "0")
+        elif self.peak >= 0:
+            try:
+                _fd_write(self.peak, "reset")  # per-descriptor reset (Linux 6.12+)
+            except OSError:
+                pass
+        self._events_before = self._memory_events()
+
+    def join(self) -> None:
+        """Move the calling process into the group (in the run's child, right after fork)."""
+        for fd in self.procs:
+            os.write(fd, b"0")
+
+    def cpu_ns(self) -> int:
+        """CPU time of every process the group ever held, in nanoseconds."""
+        if self.version == 2:
+            return _field(_fd_read(self.cpu), "usage_usec") * 1000
+        return int(_fd_read(self.cpu).strip() or 0)
+
+    def peak_kb(self) -> int:
+        if self.peak < 0:
+            return 0
+        return int(_fd_read(self.peak).strip() or 0) // 1024
+
+    def hit_memory_limit(self) -> bool:
+        """Whether, since `prepare`, an allocation of the run met the limit (reclaim, refusal or OOM kill)."""
+        hits, kills = self._memory_events()
+        return hits > self._events_before[0] or kills > self._events_before[1]

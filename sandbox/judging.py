@@ -2,9 +2,10 @@
 
 Output comparison (`stdio`) is token by token: any run of whitespace separates tokens (so trailing
 spaces and `\\r\\n` do not matter), tokens are never lower-cased, never compared as sets or
-prefixes, and the counts must match. A token is compared as a float, to 1e-9 (relative or
-absolute), only where the *expected* token is a non-integer number (`0.5`, `1e-3`); integers,
-however big, are compared exactly as text.
+prefixes, and the counts must match. A token is compared as a float only where the *expected*
+token is a non-integer number (`0.5`, `1e-3`): equal as floats (`0.50` = `0.5`), within the request's `float_tolerance` (relative and absolute,
+as `math.isclose`) only when the request asks for one; integers, however big, are compared
+exactly as text.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from rewardstack.sandbox import values
 from rewardstack.sandbox.assertions import Plan
 from rewardstack.sandbox.models import Verdict
 
-FLOAT_TOLERANCE = values.FLOAT_TOLERANCE
 # What C++, Java and Node print when an allocation fails under the run's memory limit.
 OUT_OF_MEMORY_MARKERS = (b"std::bad_alloc", b"java.lang.OutOfMemoryError", b"JavaScript heap out of memory")
 _FLOAT_TOKEN = re.compile(rb"[+-]?(?:\d+\.\d*|\.\d+|\d+(?=[eE]))(?:[eE][+-]?\d+)?")
@@ -32,7 +32,7 @@ class Execution:
 
     exit_code: int | None
     signal: int | None
-    killed: str | None  # "wall" | "output" | None
+    killed: str | None  # "wall" | "cpu" | "output" | "cancelled" | None
     setup_ok: bool  # the executor's own set-up of the run succeeded (the program cannot forge this)
     cpu_ms: float
     wall_ms: float
@@ -40,12 +40,15 @@ class Execution:
     stdout: bytes
     stderr: bytes
     reports: tuple[dict[str, Any], ...]
+    compile_error: bool = False  # Python: the program did not compile (said before it ran; unforgeable too)
+    memory_limit_hit: bool = False  # the run's cgroup met its memory limit (refused or OOM-killed allocation)
 
     @classmethod
     def from_reply(cls, reply: dict[str, Any], blobs: dict[str, bytes]) -> Execution:
         return cls(
             exit_code=reply.get("exit_code"), signal=reply.get("signal"), killed=reply.get("killed"),
-            setup_ok=bool(reply.get("setup_ok")),
+            setup_ok=bool(reply.get("setup_ok")), compile_error=bool(reply.get("compile_error")),
+            memory_limit_hit=bool(reply.get("memory_limit_hit")),
             cpu_ms=float(reply.get("cpu_ms", 0.0)), wall_ms=float(reply.get("wall_ms", 0.0)),
             memory_kb=int(reply.get("memory_kb", 0)), stdout=blobs.get("stdout", b""),
             stderr=blobs.get("stderr", b""), reports=parse_reports(blobs.get("report", b"")),
@@ -84,21 +87,27 @@ def limit_verdict(run: Execution, cpu_s: float, memory_mb: int) -> tuple[Verdict
     """The verdict when the run did not end normally (limits, crashes); None when it did."""
     if not run.setup_ok:
         return Verdict.SANDBOX_ERROR, "the run's set-up failed: " + _last_line(run.stderr)
-    if run.report("compile_error"):
+    if run.killed == "cancelled":
+        return Verdict.SANDBOX_ERROR, "the run was cancelled by the service"
+    if run.compile_error:
+        # Only the harness's private flag decides; the report (which the program could also
+        # write) is read for the message only.
         report = run.report("compile_error") or {}
         return Verdict.COMPILE_ERROR, f"{report.get('type')}: {report.get('message')}"
     if run.killed == "output":
         return Verdict.OUTPUT_LIMIT, "output over the limit; the program was stopped"
     cpu_limit_ms = cpu_s * 1000
-    if run.signal == signal.SIGXCPU or run.cpu_ms > cpu_limit_ms or (run.signal == signal.SIGKILL and run.cpu_ms >= cpu_limit_ms * 0.95):
-        return Verdict.TIME_LIMIT, f"CPU time over {cpu_s:g} s"
+    if (run.killed == "cpu" or run.signal == signal.SIGXCPU or run.cpu_ms > cpu_limit_ms
+            or (run.signal == signal.SIGKILL and run.cpu_ms >= cpu_limit_ms * 0.95)):
+        return Verdict.TIME_LIMIT, f"CPU time over {cpu_s:g} s (all of the run's processes and threads)"
     if run.killed == "wall":
         return Verdict.TIME_LIMIT, f"wall-clock backstop reached after {run.wall_ms / 1000:.1f} s (the program was waiting, not computing)"
     exception = run.report("exception")
     near_memory_limit = run.memory_kb >= memory_mb * 1024 * 0.9
+    failed = run.signal is not None or bool(run.exit_code)
     if (exception and exception.get("type") == "MemoryError") or any(m in run.stderr for m in OUT_OF_MEMORY_MARKERS) or (
         run.signal in (signal.SIGKILL, signal.SIGSEGV, signal.SIGABRT) and near_memory_limit
-    ):
+    ) or (failed and run.memory_limit_hit):
         return Verdict.MEMORY_LIMIT, f"memory over {memory_mb} MiB"
     if run.signal is not None:
         return Verdict.RUNTIME_ERROR, f"killed by {_signal_name(run.signal)}"
@@ -118,7 +127,7 @@ def _is_float_token(token: bytes) -> bool:
     return _FLOAT_TOKEN.fullmatch(token) is not None
 
 
-def tokens_match(actual: bytes, expected: bytes) -> tuple[bool, str]:
+def tokens_match(actual: bytes, expected: bytes, tolerance: values.Tolerance | None = None) -> tuple[bool, str]:
     """Compare outputs token by token; see the module docstring. Returns (match, why not)."""
     got, want = actual.split(), expected.split()
     for index, (g, w) in enumerate(zip(got, want)):
@@ -126,7 +135,9 @@ def tokens_match(actual: bytes, expected: bytes) -> tuple[bool, str]:
             continue
         if _is_float_token(w):
             try:
-                if math.isclose(float(g), float(w), rel_tol=FLOAT_TOLERANCE, abs_tol=FLOAT_TOLERANCE):
+                got_value, want_value = float(g), float(w)
+                if got_value == want_value or (tolerance is not None and math.isclose(
+                        got_value, want_value, rel_tol=tolerance[0], abs_tol=tolerance[1])):
                     continue
             except ValueError:
                 pass
@@ -136,10 +147,11 @@ def tokens_match(actual: bytes, expected: bytes) -> tuple[bool, str]:
     return True, ""
 
 
-def values_match(actual: Any, expected: Any) -> bool:
-    """Equality of JSON values from `call` mode: `values.same` (floats to 1e-9 only where the
-    expected value is a float, `2.0` for an expected `2`, `True != 1`); a JSON object is a dict."""
-    return values.same(actual, expected)
+def values_match(actual: Any, expected: Any, tolerance: values.Tolerance | None = None) -> bool:
+    """Equality of JSON values from `call` mode: `values.same` (floats within `tolerance` only
+    where the test asks for one and the expected value is a float, `2.0` for an expected `2`,
+    `True != 1`); a JSON object is a dict."""
+    return values.same(actual, expected, tolerance)
 
 
 def _preview(value: Any) -> str:
@@ -175,7 +187,8 @@ def plan_verdict(run: Execution, plan: Plan, nonce: str) -> tuple[Verdict, str]:
     return Verdict.ACCEPTED, ""
 
 
-def test_verdict(mode: str, run: Execution, test: Any, nonce: str, cpu_s: float, memory_mb: int) -> tuple[Verdict, str]:
+def test_verdict(mode: str, run: Execution, test: Any, nonce: str, cpu_s: float, memory_mb: int,
+                 tolerance: values.Tolerance | None = None) -> tuple[Verdict, str]:
     """The verdict of one test: a limit or crash if any, else the mode's comparison."""
     failed = limit_verdict(run, cpu_s, memory_mb)
     if failed is not None:
@@ -183,7 +196,7 @@ def test_verdict(mode: str, run: Execution, test: Any, nonce: str, cpu_s: float,
     if mode == "checks":
         return plan_verdict(run, test, nonce)
     if mode == "stdio":
-        ok, why = tokens_match(run.stdout, test.output.encode())
+        ok, why = tokens_match(run.stdout, test.output.encode(), tolerance)
         return (Verdict.ACCEPTED, "") if ok else (Verdict.WRONG_ANSWER, why)
     if mode == "call":
         unserializable = run.report("unserializable")
@@ -192,7 +205,7 @@ def test_verdict(mode: str, run: Execution, test: Any, nonce: str, cpu_s: float,
         value = next((r for r in run.reports if r.get("kind") == "value" and r.get("nonce") == nonce), None)
         if value is None:
             return Verdict.RUNTIME_ERROR, "the program ended before the function returned"
-        if values_match(value.get("value"), test.expected):
+        if values_match(value.get("value"), test.expected, tolerance):
             return Verdict.ACCEPTED, ""
         return Verdict.WRONG_ANSWER, f"expected {_preview(test.expected)}, got {_preview(value.get('value'))}"
     passed = any(r.get("kind") == "passed" and r.get("nonce") == nonce for r in run.reports)

@@ -90,6 +90,15 @@ class CallTest(BaseModel):
     weight: float = Field(default=1.0, ge=0, allow_inf_nan=False)
 
 
+class FloatTolerance(BaseModel):
+    """How close a float must be to an expected one, as `math.isclose`: only when a test asks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rel_tol: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
+    abs_tol: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+
+
 class JudgeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -101,8 +110,17 @@ class JudgeRequest(BaseModel):
         description="stdio: {input, output}; call: {args, kwargs, expected}; assert: Python statements run after the program.",
     )
     entry_point: str | None = Field(default=None, max_length=256, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    stop_on_first_failure: bool = False
+    stop_on_first_failure: bool = Field(
+        default=True,
+        description="Run the tests one at a time and skip the rest after the first failure (the default, so a "
+                    "failing program holds slots no longer than it must); false runs them all, in parallel after the first.",
+    )
     limits: Limits = Field(default_factory=Limits)
+    float_tolerance: FloatTolerance | None = Field(
+        default=None,
+        description="stdio float tokens and call-mode floats: close as math.isclose(rel_tol, abs_tol) counts as equal; "
+                    "none (the default): equal as floats. Converted asserts keep Python's `==`; a test wanting closeness says so itself.",
+    )
 
     @model_validator(mode="after")
     def _tests_match_mode(self) -> JudgeRequest:
@@ -134,6 +152,21 @@ class JudgeResult(BaseModel):
     total: int
     tests: list[TestResult]
     compile_output: str = ""
+
+
+class LimitsInfo(BaseModel):
+    """GET /v1/limits: the per-run defaults and ceilings, compile limits and slots of this replica."""
+
+    slots: int
+    default_cpu_s: float
+    default_wall_s: float | None = Field(description="None: 3 x cpu_s + 2")
+    default_memory_mb: int
+    max_cpu_s: float
+    max_wall_s: float
+    max_memory_mb: int
+    compile_cpu_s: float
+    compile_wall_s: float
+    max_queued_runs: int
 
 
 class ErrorBody(BaseModel):

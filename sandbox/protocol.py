@@ -3,12 +3,14 @@
 A message is one JSON header line naming its binary parts and their lengths, then the parts'
 raw bytes in that order: `{"...": ..., "blobs": {"stdout": 12, "stderr": 0}}\n` + 12 bytes.
 JSON rather than pickle so a compromised executor cannot run code in the service by answering.
+Towards the executor, each message is preceded by a control frame (`control_frame`) that the
+executor reads; the message itself is read by the run's own process (`decode`).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, BinaryIO
+from typing import Any
 
 Blobs = dict[str, bytes]
 
@@ -30,16 +32,24 @@ def split_header(line: bytes) -> tuple[dict[str, Any], list[tuple[str, int]]]:
     return header, parts
 
 
-def read_message(stream: BinaryIO) -> tuple[dict[str, Any], Blobs] | None:
-    """Blocking read of one message (the executor side); None at end of stream."""
-    line = stream.readline()
-    if not line:
-        return None
+def decode(data: bytes) -> tuple[dict[str, Any], Blobs]:
+    """A whole message held in memory (a run's payload, read by the run's own process)."""
+    line, _, rest = data.partition(b"\n")
     header, parts = split_header(line)
     blobs: Blobs = {}
+    offset = 0
     for name, length in parts:
-        data = stream.read(length)
-        if len(data) != length:
-            raise EOFError("executor channel closed inside a message")
-        blobs[name] = data
+        if offset + length > len(rest):
+            raise ValueError("message shorter than its header says")
+        blobs[name] = rest[offset:offset + length]
+        offset += length
     return header, blobs
+
+
+def control_frame(control: dict[str, Any]) -> bytes:
+    """The executor's control frame: `m`, the JSON's length in 10 digits, the JSON (see zygote)."""
+    body = json.dumps(control, separators=(",", ":")).encode()
+    return b"m%010d" % len(body) + body
+
+
+CANCEL = b"x"

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from rewardstack.sandbox.assertions import plan_for
+from rewardstack.sandbox.assertions import plan_for, shadowed_builtins
 from rewardstack.sandbox.executors import ExecutorFailed, ExecutorPool
 from rewardstack.sandbox.judging import Execution, limit_verdict, test_verdict
 from rewardstack.sandbox.languages import Language, available_languages
@@ -39,6 +39,29 @@ COMPILE_OUTPUT_BYTES = 256 * 1024
 COMPILE_PROCESSES = 64  # javac is a JVM: a dozen threads before it compiles anything
 # Compilers are bounded by the data-segment limit (compile_memory_mb), not by address space (javac's JVM).
 _COMPILER = Language(source_name="", run_argv=(), unlimited_address_space=True)
+
+
+def _json_bytes(text: str) -> int:
+    return len(json.dumps(text, ensure_ascii=False).encode()) - 2
+
+
+def bounded_text(data: bytes, max_bytes: int) -> str:
+    """`data` as text whose JSON form in the reply is at most `max_bytes` bytes.
+
+    Invalid UTF-8 becomes U+FFFD (three bytes each) and control bytes six (`\\u0001`), so 16 MiB
+    of output could otherwise make a reply of 50 MB and more; the cut is marked.
+    """
+    text = data.decode("utf-8", "replace")
+    size = _json_bytes(text)
+    if size <= max_bytes:
+        return text
+    marker = "\n[output cut: over the reply's byte limit]"
+    budget = max(0, max_bytes - _json_bytes(marker))
+    keep = len(text)
+    while keep and size > budget:
+        keep = min(keep - 1, keep * budget // size)
+        size = _json_bytes(text[:keep])
+    return text[:keep] + marker
 
 
 class InvalidRequest(ValueError):
@@ -129,6 +152,7 @@ class Runner:
         self.languages = set(settings.container_languages) if settings.backend == "containers" else {"python", *self.specs}
         self.cache = CompiledCache(settings.compiled_cache_mb * 1024 * 1024)
         self._compiling: dict[str, asyncio.Future[CompileOutcome]] = {}
+        self._compile_slots = asyncio.Semaphore(max(1, settings.slots - 1))
 
     # --- limits ---------------------------------------------------------------------------------
 
@@ -155,7 +179,7 @@ class Runner:
 
     # --- compile --------------------------------------------------------------------------------
 
-    async def compile(self, language: str, code: str) -> CompileOutcome:
+    async def compile(self, language: str, code: str, owner: object) -> CompileOutcome:
         spec = self.specs[language]
         key = hashlib.sha256(f"{language}\0{spec.cache_key}\0".encode() + code.encode()).hexdigest()
         cached = self.cache.get(key)
@@ -170,7 +194,7 @@ class Runner:
         future: asyncio.Future[CompileOutcome] = asyncio.get_running_loop().create_future()
         self._compiling[key] = future
         try:
-            outcome = await self._compile(spec, code)
+            outcome = await self._compile(spec, code, owner)
             if not outcome.sandbox_error:
                 self.cache.put(key, outcome)
             future.set_result(outcome)
@@ -182,14 +206,15 @@ class Runner:
         finally:
             del self._compiling[key]
 
-    async def _compile(self, spec: Language, code: str) -> CompileOutcome:
+    async def _compile(self, spec: Language, code: str, owner: object) -> CompileOutcome:
         s = self.settings
         assert spec.compile_argv is not None
-        limits = RunLimits(s.compile_cpu_s, 2 * s.compile_cpu_s + 5, s.compile_memory_mb, COMPILE_OUTPUT_BYTES)
+        limits = RunLimits(s.compile_cpu_s, s.compile_wall_s, s.compile_memory_mb, COMPILE_OUTPUT_BYTES)
         header = {"op": "run", "kind": "exec", "path": spec.compile_argv[0], "argv": list(spec.compile_argv),
                   "output_name": spec.artifact_name, "limits": limits.wire(COMPILE_PROCESSES, _COMPILER)}
         try:
-            reply, blobs = await self.pool.execute(header, {f"file:{spec.source_name}": code.encode()})
+            async with self._compile_slots:  # compiles never take every slot: runs keep one
+                reply, blobs = await self.pool.execute(header, {f"file:{spec.source_name}": code.encode()}, owner)
         except ExecutorFailed as exc:
             return CompileOutcome(None, str(exc), sandbox_error=True)
         run = Execution.from_reply(reply, blobs)
@@ -217,13 +242,13 @@ class Runner:
         return Program({"kind": "exec", "path": argv[0], "argv": argv}, {f"file:{name}": data}, spec)
 
     async def _execute(self, program: Program, limits: RunLimits, *, mode: str, stdin: bytes, payload: bytes | None,
-                       entry_point: str | None, nonce: str, language: str) -> Execution:
+                       entry_point: str | None, nonce: str, language: str, owner: object) -> Execution:
         header = dict(program.header, op="run", mode=mode, entry_point=entry_point, nonce=nonce,
                       limits=limits.wire(self.settings.processes, program.language))
         blobs = dict(program.blobs, stdin=stdin)
         if payload is not None:
             blobs["payload"] = payload
-        reply, out = await self.pool.execute(header, blobs)
+        reply, out = await self.pool.execute(header, blobs, owner)
         run = Execution.from_reply(reply, out)
         self.metrics.run_seconds.labels(language).observe(run.wall_ms / 1000)
         return run
@@ -235,9 +260,10 @@ class Runner:
         limits = self.resolve_limits(request.limits)
         compiled = request.language != "python" and self.specs[request.language].compiled
         self.pool.admit(1 + int(compiled))
+        owner = object()  # this request's share of the slots
         binary = None
         if compiled:
-            outcome = await self.compile(request.language, request.code)
+            outcome = await self.compile(request.language, request.code, owner)
             if not outcome.ok:
                 status = RunStatus.SANDBOX_ERROR if outcome.sandbox_error else RunStatus.COMPILE_ERROR
                 self.metrics.runs.labels(request.language, status.value).inc()
@@ -247,7 +273,7 @@ class Runner:
         program = self._program(request.language, request.code, binary, limits)
         try:
             run = await self._execute(program, limits, mode="stdio", stdin=request.stdin.encode(), payload=None,
-                                      entry_point=None, nonce="", language=request.language)
+                                      entry_point=None, nonce="", language=request.language, owner=owner)
         except ExecutorFailed as exc:
             self.metrics.runs.labels(request.language, RunStatus.SANDBOX_ERROR.value).inc()
             return RunResult(status=RunStatus.SANDBOX_ERROR, exit_code=None, signal=None, stdout="", stderr=str(exc),
@@ -256,7 +282,7 @@ class Runner:
         status = RunStatus.OK if failed is None else RunStatus(failed[0].value if failed[0] is not Verdict.WRONG_ANSWER else "runtime_error")
         self.metrics.runs.labels(request.language, status.value).inc()
         return RunResult(status=status, exit_code=run.exit_code, signal=run.signal,
-                         stdout=run.stdout.decode("utf-8", "replace"), stderr=run.stderr.decode("utf-8", "replace"),
+                         stdout=bounded_text(run.stdout, limits.output_bytes), stderr=bounded_text(run.stderr, limits.output_bytes),
                          cpu_ms=round(run.cpu_ms, 3), wall_ms=round(run.wall_ms, 3), memory_kb=run.memory_kb)
 
     # --- /v1/judge ------------------------------------------------------------------------------
@@ -266,10 +292,11 @@ class Runner:
         limits = self.resolve_limits(request.limits)
         compiled = request.language != "python" and self.specs[request.language].compiled
         self.pool.admit(len(request.tests) + int(compiled))
+        owner = object()  # this request's share of the slots
         binary = None
         compile_output = ""
         if compiled:
-            outcome = await self.compile(request.language, request.code)
+            outcome = await self.compile(request.language, request.code, owner)
             compile_output = outcome.output[:COMPILE_OUTPUT_BYTES]
             if not outcome.ok:
                 verdict = Verdict.SANDBOX_ERROR if outcome.sandbox_error else Verdict.COMPILE_ERROR
@@ -277,9 +304,10 @@ class Runner:
                                     request, compile_output)
             binary = outcome.binary
         program = self._program(request.language, request.code, binary, limits)
+        shadowed = shadowed_builtins(request.code) if request.mode == "assert" else frozenset()
 
         async def one(index: int) -> TestResult:
-            return await self._judge_test(program, request, index, limits)
+            return await self._judge_test(program, request, index, limits, owner, shadowed)
 
         results: list[TestResult] = []
         if request.stop_on_first_failure:
@@ -300,7 +328,7 @@ class Runner:
         return self._result(results, request, compile_output)
 
     async def _judge_test(self, program: Program, request: JudgeRequest,
-                          index: int, limits: RunLimits) -> TestResult:
+                          index: int, limits: RunLimits, owner: object, shadowed: frozenset[str]) -> TestResult:
         test: Any = request.tests[index]
         stdin, payload, mode = b"", None, request.mode
         if isinstance(test, StdioTest):
@@ -309,16 +337,18 @@ class Runner:
             payload = json.dumps({"args": test.args, "kwargs": test.kwargs}).encode()
         else:
             # Asserts of the common shape become calls checked here (sandbox/assertions.py).
-            test = plan_for(test)
+            test = plan_for(test, shadowed)
             payload, mode = test.payload, "checks"
         nonce = secrets.token_hex(16)
         try:
             run = await self._execute(program, limits, mode=mode, stdin=stdin, payload=payload,
-                                      entry_point=request.entry_point, nonce=nonce, language=request.language)
+                                      entry_point=request.entry_point, nonce=nonce, language=request.language, owner=owner)
         except ExecutorFailed as exc:
             result = TestResult(verdict=Verdict.SANDBOX_ERROR, detail=str(exc))
         else:
-            verdict, detail = test_verdict(mode, run, test, nonce, limits.cpu_s, limits.memory_mb)
+            tolerance = request.float_tolerance
+            verdict, detail = test_verdict(mode, run, test, nonce, limits.cpu_s, limits.memory_mb,
+                                           None if tolerance is None else (tolerance.rel_tol, tolerance.abs_tol))
             result = TestResult(verdict=verdict, cpu_ms=round(run.cpu_ms, 3), wall_ms=round(run.wall_ms, 3),
                                 memory_kb=run.memory_kb, exit_code=run.exit_code, signal=run.signal, detail=detail)
         self.metrics.runs.labels(request.language, result.verdict.value).inc()

@@ -63,8 +63,12 @@ class SandboxSettings(BaseSettings):
     max_wall_s: float = Field(default=180.0, gt=0)
     max_memory_mb: int = Field(default=4096, ge=32)
     max_output_kb: int = Field(default=16384, ge=1)
-    compile_cpu_s: float = Field(default=30.0, gt=0)
-    compile_memory_mb: int = Field(default=2048, ge=256)
+    compile_cpu_s: float = Field(default=10.0, gt=0, le=120, description="CPU seconds of one compilation (wall clock 2 x this + 5).")
+    compile_memory_mb: int = Field(default=2048, ge=256, description="Memory of one compilation, the whole compiler's cgroup.")
+
+    @property
+    def compile_wall_s(self) -> float:
+        return 2 * self.compile_cpu_s + 5
 
     # request limits
     max_body_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)

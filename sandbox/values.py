@@ -16,7 +16,7 @@ import cmath
 import math
 from typing import Any
 
-FLOAT_TOLERANCE = 1e-9
+Tolerance = tuple[float, float]  # (rel_tol, abs_tol) as math.isclose takes them
 
 
 def encode(value: Any) -> Any:
@@ -70,28 +70,33 @@ def decode(data: Any) -> Any:
     raise ValueError(f"not an encoded value: {str(data)[:80]}")
 
 
-def _close(actual: complex, expected: complex) -> bool:
+def _close(actual: complex, expected: complex, tolerance: Tolerance | None) -> bool:
+    if actual == expected or tolerance is None:
+        return actual == expected
+    rel_tol, abs_tol = tolerance
     if isinstance(actual, complex) or isinstance(expected, complex):
-        return actual == expected or cmath.isclose(actual, expected, rel_tol=FLOAT_TOLERANCE, abs_tol=FLOAT_TOLERANCE)
-    return actual == expected or math.isclose(actual, expected, rel_tol=FLOAT_TOLERANCE, abs_tol=FLOAT_TOLERANCE)
+        return cmath.isclose(actual, expected, rel_tol=rel_tol, abs_tol=abs_tol)
+    return math.isclose(actual, expected, rel_tol=rel_tol, abs_tol=abs_tol)
 
 
-def same(actual: Any, expected: Any) -> bool:
-    """Strict equality of plain values: exact types (`bool` is not `int`, a tuple is not a list),
-    floats within 1e-9 (relative or absolute) only where `expected` is a float (or complex); an
-    `int` expected takes an equal float (`2.0` for `2`, as JSON writers emit it) but no tolerance.
-    Sets compare by Python's `==` (their elements are hashable plain values)."""
+def same(actual: Any, expected: Any, tolerance: Tolerance | None = None) -> bool:
+    """Strict equality of plain values: exact types (`bool` is not `int`, a tuple is not a list);
+    floats equal as Python compares them unless the test asks for a `tolerance` (relative and
+    absolute, as `math.isclose`), and then only where `expected` is a float (or complex), so an
+    answer of 0 is never close to a tiny expected value by default; an `int` expected takes an
+    equal float (`2.0` for `2`, as JSON writers emit it) but no tolerance. Sets compare by
+    Python's `==` (their elements are hashable plain values)."""
     want, got = type(expected), type(actual)
     if want is float:
-        return got in (int, float) and _close(actual, expected)
+        return got in (int, float) and _close(actual, expected, tolerance)
     if want is complex:
-        return got in (int, float, complex) and _close(actual, expected)
+        return got in (int, float, complex) and _close(actual, expected, tolerance)
     if want is int:
         return (got is int or got is float) and actual == expected
     if want in (list, tuple):
-        return got is want and len(actual) == len(expected) and all(same(a, e) for a, e in zip(actual, expected))
+        return got is want and len(actual) == len(expected) and all(same(a, e, tolerance) for a, e in zip(actual, expected))
     if want is dict:
-        return got is dict and actual.keys() == expected.keys() and all(same(actual[k], expected[k]) for k in expected)
+        return got is dict and actual.keys() == expected.keys() and all(same(actual[k], expected[k], tolerance) for k in expected)
     if want in (set, frozenset):
         return got in (set, frozenset) and actual == expected
     if want in (bool, str, bytes, type(None)):

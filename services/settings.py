@@ -23,7 +23,7 @@ class Settings(BaseSettings):
 
     # worker pool
     scorer_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=512)
-    task_deadline_s: float = Field(default=10.0, gt=0, le=600, description="Per item and CPU scorer; the worker is killed past it.")
+    task_deadline_s: float = Field(default=10.0, gt=0, le=600, description="Per item and CPU scorer; the worker is killed past it. Code items derive theirs from their runs' limits instead.")
     worker_max_tasks: int = Field(default=5000, ge=1, description="Recycle a worker after this many calls.")
     worker_max_memory_mb: int = Field(default=1024, ge=64, description="Recycle a worker whose resident memory passes this.")
     max_queued_calls: int = Field(default=200_000, ge=1, description="Past this many queued scorer calls, answer 503.")

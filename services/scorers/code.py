@@ -11,11 +11,12 @@ The item's `reference` (a dict, or the same as a JSON string) carries the tests:
 
     {"tests": [...], "mode": "stdio" | "call" | "assert", "entry_point": "f",
      "language": "python", "prefix": "from typing import List\n", "weights": [...],
-     "limits": {"cpu_s": 2}}
+     "limits": {"cpu_s": 2}, "float_tolerance": {"rel_tol": 1e-6, "abs_tol": 0}}
 
 `tests` follow the mode: stdio `{"input", "output"}`, call `{"args", "expected"}`, assert Python
 statements. `mode` defaults from the tests' shape; `prefix` is code put before the extracted program
-(HumanEval's imports); `weights` (or a `weight` per test) are for reward `weighted`.
+(HumanEval's imports); `weights` (or a `weight` per test) are for reward `weighted`;
+`float_tolerance` is how close a float answer must be where the task allows that (default: equal).
 """
 
 from __future__ import annotations
@@ -49,8 +50,26 @@ LANGUAGE_TAGS: dict[str, frozenset[str]] = {
 # An opening fence starts a line, or follows the `>` closing a tag on the same line
 # (`<answer>```python`, as R1-format models write it).
 _FENCE = re.compile(r"(?:^|(?<=>))[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*```|\Z)", re.DOTALL | re.MULTILINE)
-MAX_IN_FLIGHT = 32
-RETRY_429_MAX_S = 5.0
+COMPILED = frozenset({"cpp", "c", "java"})
+MAX_IN_FLIGHT = 32  # connections per sandbox replica
+FALLBACK_SLOTS = 2  # per replica, when its /v1/limits cannot be read
+FALLBACK_COMPILE_WALL_S = 25.0  # the sandbox's default compile wall clock (2 x 10 s CPU + 5)
+REPLY_MARGIN_S = 5.0  # HTTP and judging overhead on top of the runs' own limits
+RELEARN_S = 30.0  # how often the limits are asked again while a replica has not answered
+MAX_OVERLOAD_WAIT_S = 600.0  # without a batch deadline, how long 429s are waited out in total
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """What the scorer needs to know of a sandbox to derive an item's deadline (GET /v1/limits)."""
+
+    slots: int = FALLBACK_SLOTS
+    default_cpu_s: float = 4.0
+    default_wall_s: float | None = None  # None: 3 x cpu_s + 2
+    compile_wall_s: float = FALLBACK_COMPILE_WALL_S
+
+    def wall_s(self, cpu_s: float) -> float:
+        return self.default_wall_s if self.default_wall_s is not None else 3 * cpu_s + 2
 
 
 def _tag_language(tag: str) -> str | None:
@@ -93,6 +112,7 @@ class CodeReference:
     prefix: str
     weights: list[float]
     limits: dict[str, Any]
+    float_tolerance: dict[str, float] | None = None
 
     @classmethod
     def parse(cls, raw: Any) -> CodeReference:
@@ -125,7 +145,10 @@ class CodeReference:
         prefix = raw.get("prefix") or ""
         if not isinstance(prefix, str):
             raise BadReference("reference.prefix must be a string")
-        return cls(tests, mode, raw.get("entry_point"), language, prefix, [float(w) for w in weights], limits)
+        tolerance = raw.get("float_tolerance")
+        if tolerance is not None and not (isinstance(tolerance, dict) and set(tolerance) <= {"rel_tol", "abs_tol"}):
+            raise BadReference("reference.float_tolerance must be an object with rel_tol and/or abs_tol")
+        return cls(tests, mode, raw.get("entry_point"), language, prefix, [float(w) for w in weights], limits, tolerance)
 
     @staticmethod
     def _infer_mode(test: Any) -> str:
@@ -162,12 +185,55 @@ class CodeScorer(BatchScorer):
         cpu_s: float | None = Field(default=None, gt=0, le=60, description="CPU seconds per test (overrides the reference's limits).")
         memory_mb: int | None = Field(default=None, ge=16, le=16384, description="Memory per test, MiB (overrides the reference's).")
 
-    def __init__(self, clients: Sequence[httpx.AsyncClient], max_in_flight: int = MAX_IN_FLIGHT) -> None:
+    def __init__(self, clients: Sequence[httpx.AsyncClient]) -> None:
         if not clients:
             raise ValueError("CodeScorer needs at least one sandbox client")
         self._clients = list(clients)
         self._next = itertools.cycle(range(len(self._clients)))
-        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._limits: SandboxLimits | None = None
+        self._gate: asyncio.Semaphore | None = None
+        self._learning = asyncio.Lock()
+        self._learned = False
+        self._relearn_at = 0.0
+
+    async def _sandbox(self) -> tuple[SandboxLimits, asyncio.Semaphore]:
+        """The sandboxes' limits and the gate that keeps in flight no more judge requests than
+        they have slots in all (learned from each replica's GET /v1/limits; while none answers,
+        `FALLBACK_SLOTS` each, asked again at most every `RELEARN_S`)."""
+        async with self._learning:
+            now = asyncio.get_running_loop().time()
+            if self._limits is None or self._gate is None or (not self._learned and now >= self._relearn_at):
+                answers = await asyncio.gather(*(self._read_limits(c) for c in self._clients))
+                known = [a for a in answers if a is not None]
+                base = known[0] if known else SandboxLimits()
+                slots = sum(a.slots if a is not None else FALLBACK_SLOTS for a in answers)
+                self._limits = replace(base, slots=slots, compile_wall_s=max((a.compile_wall_s for a in known), default=base.compile_wall_s))
+                self._gate = asyncio.Semaphore(max(1, slots))
+                self._learned = len(known) == len(answers)
+                self._relearn_at = now + RELEARN_S
+            return self._limits, self._gate
+
+    @staticmethod
+    async def _read_limits(client: httpx.AsyncClient) -> SandboxLimits | None:
+        try:
+            response = await client.get("/v1/limits", timeout=5.0)
+            body = response.json() if response.status_code == 200 else None
+            if not isinstance(body, dict):
+                return None
+            return SandboxLimits(slots=int(body["slots"]), default_cpu_s=float(body["default_cpu_s"]),
+                                 default_wall_s=None if body.get("default_wall_s") is None else float(body["default_wall_s"]),
+                                 compile_wall_s=float(body["compile_wall_s"]))
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return None
+
+    @staticmethod
+    def run_budget_s(limits: dict[str, Any], tests: int, compiled: bool, sandbox: SandboxLimits) -> float:
+        """How long the sandbox may take once it has the request: every test's wall limit (tests
+        run one after another at worst), one more for a slot held by another request's run, the
+        compile limit, and a margin. A program slower than this is stopped by the sandbox itself,
+        so a slow wrong program gets its verdict (and 0) before this deadline, never `timeout`."""
+        wall_s = float(limits["wall_s"])
+        return (sandbox.compile_wall_s if compiled else 0.0) + wall_s * (tests + 1) + REPLY_MARGIN_S
 
     async def score_batch(self, samples: Sequence[Sample], params: Params, context: ScoringContext) -> list[Scored]:
         assert isinstance(params, CodeScorer.Params)
@@ -190,36 +256,50 @@ class CodeScorer(BatchScorer):
         language, code = extracted
         if reference.mode != "stdio" and language != "python":
             return Scored.ok(0.0, f"a {language} program cannot be judged in {reference.mode} mode (python only)")
+        sandbox, gate = await self._sandbox()
         limits = dict(reference.limits)
         if params.cpu_s is not None:
             limits["cpu_s"] = params.cpu_s
         if params.memory_mb is not None:
             limits["memory_mb"] = params.memory_mb
+        # Sent explicitly, so the deadline below follows from the limits the sandbox applies.
+        limits["cpu_s"] = float(limits.get("cpu_s") or sandbox.default_cpu_s)
+        limits["wall_s"] = float(limits.get("wall_s") or sandbox.wall_s(limits["cpu_s"]))
         stop = params.stop_on_first_failure if params.stop_on_first_failure is not None else params.reward == "binary"
         body = {"language": language, "code": reference.prefix + code, "mode": reference.mode, "tests": reference.tests,
                 "entry_point": reference.entry_point, "stop_on_first_failure": stop, "limits": limits}
-        async with self._in_flight:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + context.task_deadline_s
-            if context.batch_deadline is not None:
-                deadline = min(deadline, context.batch_deadline)
-            try:
-                result = await asyncio.wait_for(self._judge(body, deadline), max(0.0, deadline - loop.time()))
-            except asyncio.TimeoutError:
-                return Scored.timeout(f"the sandbox did not answer within {context.task_deadline_s:g} s")
+        if reference.float_tolerance is not None:
+            body["float_tolerance"] = reference.float_tolerance
+        budget_s = self.run_budget_s(limits, len(reference.tests), language in COMPILED, sandbox)
+        batch_deadline = context.batch_deadline
+        try:
+            # Waiting here for the sandboxes' capacity costs only the batch's own deadline.
+            async with asyncio.timeout_at(batch_deadline), gate:
+                result = await self._judge(body, budget_s, batch_deadline)
+        except TimeoutError:
+            left = "" if batch_deadline is None else " before the batch deadline"
+            return Scored.timeout(f"no sandbox answer{left}")
         if isinstance(result, Scored):
             return result
         return self._reward(result, reference, params)
 
-    async def _judge(self, body: dict[str, Any], deadline: float) -> dict[str, Any] | Scored:
-        """POST /v1/judge: try each sandbox replica once on a transport error, wait out 429s."""
+    async def _judge(self, body: dict[str, Any], budget_s: float, batch_deadline: float | None) -> dict[str, Any] | Scored:
+        """POST /v1/judge: try each sandbox replica once on a transport error, wait out 429s.
+
+        Each attempt gets `budget_s` from when it is sent (the runs' limits); a 429 (the
+        sandbox is full) is waited out as its `Retry-After` says, bounded by the batch deadline
+        (or `MAX_OVERLOAD_WAIT_S`), and does not count against the item.
+        """
         loop = asyncio.get_running_loop()
         failures: list[str] = []
         attempts = 0
+        overload_until = loop.time() + MAX_OVERLOAD_WAIT_S
         while True:
             client = self._clients[next(self._next)]
             try:
-                response = await client.post("/v1/judge", json=body, timeout=max(0.1, deadline - loop.time()))
+                response = await asyncio.wait_for(client.post("/v1/judge", json=body, timeout=budget_s), budget_s)
+            except (TimeoutError, httpx.TimeoutException):
+                return Scored.timeout(f"the sandbox did not answer within {budget_s:g} s (the runs' own limits allow less)")
             except httpx.TransportError as exc:
                 failures.append(f"{client.base_url}: {type(exc).__name__}: {exc}")
                 attempts += 1
@@ -227,10 +307,10 @@ class CodeScorer(BatchScorer):
                     return Scored.error("sandbox unreachable: " + "; ".join(failures))
                 continue
             if response.status_code == 429:
-                wait = min(float(response.headers.get("retry-after", "1") or 1), RETRY_429_MAX_S)
-                if loop.time() + wait >= deadline:
-                    return Scored.timeout("the sandbox stayed overloaded (429) until the deadline")
-                await asyncio.sleep(wait)
+                wait = max(0.05, float(response.headers.get("retry-after", "1") or 1))
+                if batch_deadline is None and loop.time() + wait > overload_until:
+                    return Scored.timeout(f"the sandbox stayed overloaded (429) for {MAX_OVERLOAD_WAIT_S:g} s")
+                await asyncio.sleep(wait)  # past the batch deadline, the caller's timeout_at ends this
                 continue
             if response.status_code in (413, 422):
                 return Scored.unscorable(f"the sandbox refused the reference's tests: {_detail(response)}")

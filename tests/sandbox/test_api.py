@@ -46,7 +46,7 @@ def test_judge_stdio_each_language(client: httpx.Client, language: str, code: st
     result = judge(client, language=language, code=code, tests=ADD_TESTS)
     assert result["verdict"] == "accepted", result
     assert (result["passed"], result["total"]) == (3, 3)
-    wrong = judge(client, language=language, code=code.replace("a + b", "a - b"), tests=ADD_TESTS)
+    wrong = judge(client, language=language, code=code.replace("a + b", "a - b"), tests=ADD_TESTS, stop_on_first_failure=False)
     assert wrong["verdict"] == "wrong_answer"
     assert [t["verdict"] for t in wrong["tests"]] == ["wrong_answer", "wrong_answer", "wrong_answer"]
 
@@ -72,7 +72,8 @@ def test_call_mode_is_not_fooled_by_always_equal(client: httpx.Client) -> None:
 
 def test_judge_assert_mode_and_early_exit(client: httpx.Client) -> None:
     code = "def inc(x):\n    return x + 1\n"
-    result = judge(client, code=code, mode="assert", tests=["assert inc(1) == 2", "assert inc(1) == 3", "assert inc(undefined) == 1"])
+    result = judge(client, code=code, mode="assert", tests=["assert inc(1) == 2", "assert inc(1) == 3", "assert inc(undefined) == 1"],
+                   stop_on_first_failure=False)
     assert [t["verdict"] for t in result["tests"]] == ["accepted", "wrong_answer", "runtime_error"]
     for cheat in ("import os\nos._exit(0)\n", "import sys\nsys.exit(0)\n", "exit()\n"):
         cheated = judge(client, code=cheat + code, mode="assert", tests=["assert inc(1) == 2"])
@@ -193,7 +194,7 @@ def test_size_limits() -> None:
 def test_full_queue_answers_429_with_retry_after() -> None:
     app = create_sandbox_app(sandbox_settings(slots=1, max_queued_runs=1))
     sleeper = {"language": "python", "code": "import time\ntime.sleep(1.5)\n", "tests": [{"output": ""}] * 3,
-               "limits": {"cpu_s": 1, "wall_s": 5}}
+               "stop_on_first_failure": False, "limits": {"cpu_s": 1, "wall_s": 5}}
 
     async def scenario() -> None:
         async with app.router.lifespan_context(app):

@@ -22,7 +22,8 @@ from rewardstack.sandbox.models import Verdict
         pytest.param(b"3 2 1", b"1 2 3", False, id="reordered-tokens"),
         pytest.param(b"YES", b"yes", False, id="never-lower-cased"),
         pytest.param(b"", b"0", False, id="empty-output"),
-        pytest.param(b"0.3333333333", b"0.333333333333", True, id="float-1e-9-close"),
+        pytest.param(b"0.3333333333", b"0.333333333333", False, id="no-tolerance-unless-asked"),
+        pytest.param(b"0.50", b"0.5", True, id="equal-as-floats"),
         pytest.param(b"0.3334", b"0.3333", False, id="float-not-close"),
         pytest.param(b"1.0000000001", b"1", False, id="no-tolerance-for-integer-expected"),
         pytest.param(b"1", b"1.0", True, id="integer-for-float-expected"),
@@ -30,7 +31,7 @@ from rewardstack.sandbox.models import Verdict
         pytest.param(b"1e-3", b"1e-3", True, id="identical-exponent"),
         pytest.param(b"123456789012345678901234567890", b"123456789012345678901234567891", False, id="bigint-exact"),
         pytest.param(b"123456789012345678901234567890", b"123456789012345678901234567890", True, id="bigint-equal"),
-        pytest.param(b"1.0000000000000000001e30", b"1e30", True, id="float-relative"),
+        pytest.param(b"1.0000000000000000001e30", b"1e30", True, id="same-double"),
         pytest.param(b"nan", b"1.5", False, id="nan-is-not-close"),
         pytest.param(b"abc", b"1.5", False, id="word-for-float"),
     ],
@@ -40,11 +41,27 @@ def test_stdio_tokens(actual: bytes, expected: bytes, accepted: bool) -> None:
 
 
 @pytest.mark.parametrize(
+    ("actual", "expected", "tolerance", "accepted"),
+    [
+        pytest.param(b"0.3333333333", b"0.333333333333", (1e-9, 0.0), True, id="relative-asked"),
+        pytest.param(b"0", b"1e-12", None, False, id="zero-for-tiny-without-tolerance"),
+        pytest.param(b"0", b"1e-12", (1e-9, 0.0), False, id="zero-for-tiny-relative-only"),
+        pytest.param(b"0", b"1e-12", (0.0, 1e-9), True, id="zero-for-tiny-when-the-test-asks-absolute"),
+        pytest.param(b"1.5", b"1.4", (0.1, 0.0), True, id="loose-relative"),
+    ],
+)
+def test_stdio_tolerance_only_when_asked(actual: bytes, expected: bytes, tolerance: tuple[float, float] | None, accepted: bool) -> None:
+    assert tokens_match(actual, expected, tolerance)[0] is accepted
+
+
+@pytest.mark.parametrize(
     ("actual", "expected", "equal"),
     [
         ([1, 2], [1, 2], True),
         ([1, 2], [2, 1], False),
-        (0.1 + 0.2, 0.3, True),
+        (0.1 + 0.2, 0.3, False),  # no tolerance unless the test asks (float_tolerance)
+        (0.0, 1e-12, False),  # an answer of 0 is not close to a tiny expected value
+        (0.5, 0.5, True),
         (2, 2.0, True),
         (True, 1, False),
         (1, True, False),
@@ -58,6 +75,13 @@ def test_stdio_tokens(actual: bytes, expected: bytes, accepted: bool) -> None:
 )
 def test_call_values(actual: object, expected: object, equal: bool) -> None:
     assert values_match(actual, expected) is equal
+
+
+def test_call_values_with_tolerance() -> None:
+    assert values_match(0.1 + 0.2, 0.3, (1e-9, 0.0))
+    assert values_match([0.1 + 0.2], [0.3], (1e-9, 0.0))
+    assert not values_match(0.0, 1e-12, (1e-9, 0.0))
+    assert values_match(0.0, 1e-12, (0.0, 1e-9))
 
 
 def _execution(**fields: object) -> Execution:
@@ -83,8 +107,14 @@ def _execution(**fields: object) -> Execution:
         pytest.param({"exit_code": 3}, Verdict.RUNTIME_ERROR, id="nonzero-exit"),
         pytest.param({"exit_code": 1, "reports": ({"kind": "exception", "type": "AssertionError", "phase": "test"},)},
                      Verdict.WRONG_ANSWER, id="failed-assert"),
-        pytest.param({"exit_code": 1, "reports": ({"kind": "compile_error", "type": "SyntaxError", "message": "x"},)},
+        pytest.param({"exit_code": 1, "compile_error": True, "reports": ({"kind": "compile_error", "type": "SyntaxError", "message": "x"},)},
                      Verdict.COMPILE_ERROR, id="python-syntax-error"),
+        pytest.param({"exit_code": 1, "reports": ({"kind": "compile_error", "type": "SyntaxError", "message": "x"},)},
+                     Verdict.RUNTIME_ERROR, id="forged-compile-error-report"),
+        pytest.param({"exit_code": 0, "memory_limit_hit": True}, None, id="limit-met-but-run-succeeded"),
+        pytest.param({"exit_code": 1, "memory_limit_hit": True}, Verdict.MEMORY_LIMIT, id="cgroup-memory-refused"),
+        pytest.param({"signal": 9, "exit_code": None, "memory_limit_hit": True}, Verdict.MEMORY_LIMIT, id="cgroup-oom-kill"),
+        pytest.param({"killed": "cpu", "signal": 9, "exit_code": None, "cpu_ms": 900.0}, Verdict.TIME_LIMIT, id="cgroup-cpu-budget"),
         pytest.param({"exit_code": 121, "setup_ok": False, "stderr": b"sandbox set-up failed: OSError()"}, Verdict.SANDBOX_ERROR, id="our-setup-failed"),
         pytest.param({"exit_code": 121, "stderr": b"sandbox set-up failed: OSError()"}, Verdict.RUNTIME_ERROR, id="forged-setup-failure"),
     ],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from rewardstack.sandbox.assertions import plan_for
+from rewardstack.sandbox.assertions import plan_for, shadowed_builtins
 from tests.sandbox.helpers import judge
 
 # No expected value here is one a hack below returns (0, 3, 7, None, a + b + 1).
@@ -220,14 +220,17 @@ def secret(n):
 
 
 def test_values_compare_strictly(client: httpx.Client) -> None:
-    """`bool` is not `int`, a list is not a tuple, a str is not a number; a float only where a float is expected."""
+    """`bool` is not `int`, a list is not a tuple, a str is not a number; floats equal as Python's
+    `==` says, close only where the test asks (`math.isclose`)."""
     cases = {
         "def f():\n    return True\n": ("assert f() == 1", "wrong_answer"),
         "def f():\n    return 1\n": ("assert f() == True", "wrong_answer"),
         "def f():\n    return [1, 2]\n": ("assert f() == (1, 2)", "wrong_answer"),
         "def f():\n    return '3'\n": ("assert f() == 3", "wrong_answer"),
         "def f():\n    return 3.0000001\n": ("assert f() == 3", "wrong_answer"),
-        "def f():\n    return 0.1 + 0.2\n": ("assert f() == 0.3", "accepted"),
+        "def f():\n    return 0.1 + 0.2\n": ("assert f() == 0.3", "wrong_answer"),  # as Python's own `==` says
+        "def f():\n    return 0.0\n": ("assert f() == 1e-12", "wrong_answer"),  # no hidden absolute tolerance
+        "def f():\n    return 0.1 + 0.2\n\n": ("import math\nassert math.isclose(f(), 0.3)", "accepted"),  # the test asks
         "def f():\n    return 3.0\n": ("assert f() == 3", "accepted"),
         "def f():\n    return (1, [2, {3: 'x'}])\n": ("assert f() == (1, [2, {3: 'x'}])", "accepted"),
     }
@@ -271,9 +274,11 @@ def test_dataset_asserts_are_converted() -> None:
     humaneval = [plan_for(t["test"] + f"\ncheck({t['entry_point']})\n") for t in _load_humaneval()]
     in_process = {t["task_id"] for t, p in zip(_load_humaneval(), humaneval) if p.script is not None}
     assert in_process == {f"HumanEval/{n}" for n in (32, 38, 50, 53, 151)}
-    mbpp = [(t["task_id"], plan_for("\n".join(t["test_imports"]) + "\n" + a)) for t in _load_mbpp() for a in t["test_list"]]
-    assert {task for task, p in mbpp if p.script is not None} == {126, 596}
-    assert sum(p.script is None and len(p.checks) == 1 for _, p in mbpp) == 1318
+    mbpp = [(t["task_id"], plan_for("\n".join(t["test_imports"]) + "\n" + a, shadowed_builtins(t["code"])))
+            for t in _load_mbpp() for a in t["test_list"]]
+    # MBPP/126 (`def sum`, shadowing the builtin) and MBPP/596 (`sys.getsizeof`) are converted too.
+    assert {task for task, p in mbpp if p.script is not None} == set()
+    assert sum(p.script is None and len(p.checks) == 1 for _, p in mbpp) == len(mbpp) == 1324
 
 
 @pytest.mark.parametrize(
@@ -296,3 +301,16 @@ def test_checks_hold_outside_the_program(test: str, returned: list[object], hold
     plan = plan_for(test)
     assert plan.script is None and len(plan.checks) == 1
     assert plan.checks[0].holds(returned) is holds
+
+
+def test_builtin_shadowing_task_is_checked_outside_the_program(client: httpx.Client) -> None:
+    """MBPP/126's shape: the task's function is named `sum`. Its asserts are calls of the
+    program's `sum` checked here, so an always-equal object earns nothing; the honest one passes."""
+    honest = ("def sum(a,b):\n    total = 0\n    for i in range(1, min(a, b)):\n"
+              "        if a % i == 0 and b % i == 0:\n            total += i\n    return total\n")
+    tests = ["assert sum(10,15) == 6", "assert sum(100,150) == 93", "assert sum(4,6) == 3"]
+    assert judge(client, code=honest, mode="assert", tests=tests)["verdict"] == "accepted"
+    hack = "class Yes(int):\n    def __eq__(self, other):\n        return True\ndef sum(a, b):\n    return Yes(0)\n"
+    assert judge(client, code=hack, mode="assert", tests=tests)["verdict"] == "wrong_answer"
+    wrapped = "import builtins\nbuiltins.sum = lambda *a: 6\ndef sum(a, b):\n    return 0\n"
+    assert judge(client, code=wrapped, mode="assert", tests=tests[:1])["verdict"] == "wrong_answer"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import pytest
 from rewardstack.sandbox.app import create_sandbox_app
 from rewardstack.sandbox.settings import SandboxSettings
 from rewardstack.services.contract import Status
-from rewardstack.services.scorers.code import CodeScorer, extract_code, open_code_scorer
+from rewardstack.services.scorers.code import REPLY_MARGIN_S, CodeScorer, SandboxLimits, extract_code, open_code_scorer
 from rewardstack.services.scorers.types import Sample, Scored, ScoringContext
 from rewardstack.services.settings import Settings
 from tests.servers import free_port, running_server
@@ -143,10 +144,74 @@ def test_sandbox_failure_is_error_never_zero() -> None:
     assert "sandbox_error" in scored.detail
 
 
-def test_deadline_is_timeout(sandbox_url: str) -> None:
-    sleepy = Sample("```python\nimport time\ntime.sleep(2)\n```", {"tests": [{"input": "", "output": ""}], "limits": {"wall_s": 10}})
-    [scored] = score(sandbox_url, [sleepy], ScoringContext(task_deadline_s=0.5))
+def test_batch_deadline_is_timeout(sandbox_url: str) -> None:
+    """The caller's own deadline (`deadline_s` of the batch) still bounds an item: `timeout`."""
+    sleepy = Sample("```python\nimport time\ntime.sleep(5)\n```", {"tests": [{"input": "", "output": ""}], "limits": {"wall_s": 10}})
+
+    async def go() -> Scored:
+        async with open_code_scorer(Settings(sandbox_url=sandbox_url)) as scorer:
+            context = ScoringContext(task_deadline_s=60, batch_deadline=asyncio.get_running_loop().time() + 1.0)
+            [scored] = await scorer.score_batch([sleepy], CodeScorer.Params(), context)
+            return scored
+
+    scored = asyncio.run(go())
     assert scored.status is Status.TIMEOUT and scored.value is None
+
+
+def test_slow_wrong_program_gets_zero_not_timeout(sandbox_url: str) -> None:
+    """Issue 14: a wrong program that sleeps 13 s (under the sandbox's default 14 s wall limit)
+    gets its verdict and 0, however short the gateway's per-task deadline for CPU scorers: the
+    deadline of a code item follows from its runs' limits."""
+    slow = Sample("```python\nimport time\ntime.sleep(13)\nprint(4)\n```", ADD)
+    [scored] = score(sandbox_url, [slow], ScoringContext(task_deadline_s=10))
+    assert (scored.status, scored.value) == (Status.OK, 0.0), scored
+    assert "wrong_answer" in scored.detail
+
+
+def test_run_budget_follows_the_limits() -> None:
+    sandbox = SandboxLimits(slots=2, default_cpu_s=4.0, compile_wall_s=25.0)
+    assert CodeScorer.run_budget_s({"wall_s": 14.0}, 1, False, sandbox) == 14.0 * 2 + REPLY_MARGIN_S
+    assert CodeScorer.run_budget_s({"wall_s": 5.0}, 3, True, sandbox) == 25.0 + 5.0 * 4 + REPLY_MARGIN_S
+
+
+def test_items_queue_for_capacity_without_timing_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12: 12 items of 1.5 s each on a 2-slot sandbox take about 9 s in all, more than
+    any one item's budget (2.5 s wall x 2 + margin = 10 s, minus the queueing); the gateway holds
+    them until a slot is free, so the wait never counts against an item: all 12 are scored."""
+    monkeypatch.setenv("REWARDSTACK_SANDBOX_SLOTS", "2")
+    monkeypatch.setenv("REWARDSTACK_SANDBOX_HOST_UID_BASE", str(HOST_UID_BASE))
+    slow = "```python\nimport time\ntime.sleep(1.5)\nprint(int(input()) * 2)\n```"
+    reference = {"tests": [{"input": "2", "output": "4"}], "limits": {"cpu_s": 0.5, "wall_s": 2.5}}
+    results = score(None, [Sample(slow, reference)] * 12, ScoringContext(task_deadline_s=1))
+    assert [(r.status, r.value) for r in results] == [(Status.OK, 1.0)] * 12, results
+
+
+def test_cancelled_request_stops_its_runs_without_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller that goes away stops its runs at once; the executors are reused, not restarted."""
+    monkeypatch.setenv("REWARDSTACK_SANDBOX_SLOTS", "2")
+    monkeypatch.setenv("REWARDSTACK_SANDBOX_HOST_UID_BASE", str(HOST_UID_BASE))
+    sleeper = Sample("```python\nimport time\ntime.sleep(30)\n```", {"tests": [{"output": ""}] * 2, "limits": {"wall_s": 40}})
+
+    async def go() -> tuple[int, int, list[Scored]]:
+        async with open_code_scorer(Settings()) as scorer:  # embedded sandbox
+            pool = scorer._clients[0]._transport.app.state.pool  # type: ignore[attr-defined]
+            task = asyncio.create_task(scorer.score_batch([sleeper, sleeper], CodeScorer.Params(), ScoringContext(task_deadline_s=60)))
+            while pool.running < 2:
+                await asyncio.sleep(0.05)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            loop = asyncio.get_running_loop()
+            stop_by = loop.time() + 10  # far less than the 30 s the runs would have slept
+            while pool.running or len(pool._free) < 2:
+                assert loop.time() < stop_by, "the cancelled runs were not stopped"
+                await asyncio.sleep(0.05)
+            after = await scorer.score_batch([Sample(GOOD, ADD)], CodeScorer.Params(), ScoringContext(task_deadline_s=60))
+            return pool.restarts, pool.alive, after
+
+    restarts, alive, [after] = asyncio.run(go())
+    assert (restarts, alive) == (0, 2)
+    assert (after.status, after.value) == (Status.OK, 1.0)
 
 
 def test_embedded_sandbox_scores_a_batch() -> None:
@@ -173,3 +238,15 @@ def test_bearer_token_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("REWARDSTACK_SANDBOX_API_TOKEN", "s3cret-token")
         [scored] = score(url, [Sample(GOOD, ADD)])
         assert (scored.status, scored.value) == (Status.OK, 1.0)
+
+
+def test_capacity_is_learned_from_every_replica(sandbox_url: str) -> None:
+    """GET /v1/limits of each replica: the gate admits the slots of all of them (2 + 2 here)."""
+
+    async def go() -> SandboxLimits:
+        async with open_code_scorer(Settings(sandbox_url=f"{sandbox_url},{sandbox_url}")) as scorer:
+            limits, _ = await scorer._sandbox()
+            return limits
+
+    limits = asyncio.run(go())
+    assert (limits.slots, limits.default_cpu_s, limits.compile_wall_s) == (4, 4.0, 25.0)
