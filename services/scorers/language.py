@@ -420,8 +420,9 @@ def _text_parts(maths: str) -> str:
 
 def _code_prose(code: str, inline: bool = False) -> str:
     """The prose inside code: all of it when it is not code, else its comments and its non-Latin words."""
-    if not inline and not code.startswith("\n"):
-        code = code.partition("\n")[2]  # the fence's info string (`python`)
+    info, _, rest = code.partition("\n")
+    if not inline and info.strip() and " " not in info.strip():
+        code = rest  # the fence's info string (`python`); a first line of several words is content
     lines = [line for line in code.splitlines() if line.strip()]
     if not lines:
         return " "
