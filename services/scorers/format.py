@@ -33,7 +33,7 @@ __all__ = ["FormatScorer"]
 # Anything that looks like one of the four tags, also misspelt (`</Answer >`) or split by invisible
 # characters (`</ans\u200bwer>`), so that a malformed tag is seen and fails the template instead
 # of passing as plain text (that another scorer may read as a tag, or not).
-_GAP = rf"(?:\s|{INVISIBLE_CLASS})*"
+_GAP = rf"(?:\s|{INVISIBLE_CLASS})*+"  # possessive: adjacent gaps never trade characters (no quadratic backtracking)
 _TAG_LIKE = regex.compile(
     rf"<{_GAP}(/?){_GAP}(" + "|".join(f"{_GAP}".join(name) for name in ("think", "answer")) + rf"){_GAP}>",
     regex.IGNORECASE | regex.V1,

@@ -85,7 +85,8 @@ _DISPLAY_MATHS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"))
 # Single-line spans: inline code and inline maths. Each alternative is linear: `[^`\n]*` and
 # `[^$\n]*` stop at the next delimiter, so no input makes them backtrack quadratically.
 _INLINE = re.compile(r"`([^`\n]*)`|\$([^$\n]*)\$")
-_TEMPLATE_TAG = re.compile(r"<\s*/?\s*(?:think|answer)\s*>", re.IGNORECASE)
+# Possessive `\s*+`: two gaps side by side never trade spaces, so `<` and 100,000 spaces is linear.
+_TEMPLATE_TAG = re.compile(r"<\s*+/?\s*+(?:think|answer)\s*+>", re.IGNORECASE)
 # Markup tags that carry no language; any other `<word>` is judged (`<Wir> <rechnen>` is German).
 _MARKUP_TAGS = (
     "a|b|i|u|s|p|br|hr|em|strong|sup|sub|code|pre|div|span|li|ul|ol|table|tr|td|th|h[1-6]|img|blockquote|small"
@@ -96,7 +97,7 @@ _NOISE = re.compile(
     r"\b(?:https?|ftp)://\S+|\bwww\.\S+"
     r"|(?<![\w.+-])[\w.+-]++@[\w-]+(?:\.[\w-]+)+"  # starts only where a run starts: linear on long runs
     r"|\\[A-Za-z]+\*?"
-    rf"|<\s*/?\s*(?:{_MARKUP_TAGS})\b[^<>\n]*>"
+    rf"|<\s*+/?\s*+(?:{_MARKUP_TAGS})\b[^<>\n]*+>"
     r"|\d+(?:[.,]\d+)*"
 )
 # LaTeX commands whose argument is prose, inside maths too: `$\text{nous calculons}$` is French.
@@ -419,8 +420,9 @@ def _text_parts(maths: str) -> str:
 
 def _code_prose(code: str, inline: bool = False) -> str:
     """The prose inside code: all of it when it is not code, else its comments and its non-Latin words."""
-    if not inline and not code.startswith("\n"):
-        code = code.partition("\n")[2]  # the fence's info string (`python`)
+    info, _, rest = code.partition("\n")
+    if not inline and info.strip() and " " not in info.strip():
+        code = rest  # the fence's info string (`python`); a first line of several words is content
     lines = [line for line in code.splitlines() if line.strip()]
     if not lines:
         return " "

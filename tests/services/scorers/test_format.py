@@ -196,3 +196,17 @@ def test_in_range_for_any_text(completion: str, prompt: str | None) -> None:
     sample = Sample(completion, prompt=prompt)
     assert SCORE(sample, STRICT).value in (0.0, 1.0)
     assert SCORE(sample, TAG_COUNT).value in (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "completion",
+    [
+        pytest.param("<" + " " * 200_000 + "x", id="angle-bracket-then-spaces"),
+        pytest.param("<" + " \u200b" * 50_000 + "/" + " " * 50_000 + "answer x", id="gaps-either-side-of-slash"),
+        pytest.param("< " * 100_000, id="many-angle-brackets"),
+    ],
+)
+def test_tag_search_stays_linear(completion: str) -> None:
+    """Gaps inside a tag are possessive: with plain `*`, `<` then 16,000 spaces took 36 s (quadratic)."""
+    assert SCORE(Sample(completion), STRICT).value == 0.0

@@ -156,6 +156,8 @@ def test_pathological_delimiters_stay_fast() -> None:
         pytest.param("我们先计算三角形的面积然后检查" * 13_000, id="one-long-cjk-run"),
         pytest.param("abc" * 60_000, id="one-long-latin-word"),
         pytest.param("a." * 100_000, id="dotted-run"),
+        pytest.param("<" + " " * 100_000 + "x", id="angle-bracket-then-spaces"),
+        pytest.param("< " * 100_000, id="many-angle-brackets"),
     ],
 )
 def test_long_runs_stay_linear(text: str) -> None:

@@ -39,6 +39,7 @@ ATTACKS = [
     pytest.param(_think(f"\n```\n{FRENCH}\n"), 0.7, id="unclosed-fence-of-prose"),
     pytest.param(_think(f"\n```\n{FRENCH}\n```\n"), 0.7, id="closed-fence-of-prose"),
     pytest.param(_think(f"`{FRENCH}`"), 0.7, id="inline-code-of-prose"),
+    pytest.param(_think(f"```{FRENCH}\n```"), 0.7, id="prose-as-fence-info-string"),
     pytest.param(_think("\n```python\n# 我们先计算三角形的面积然后检查\narea = b * h / 2\n```\n"), 0.7,
                  id="foreign-comment-in-code"),
     pytest.param(_think("\n```python\nprint('我们先计算三角形的面积然后检查答案')\n```\n"), 0.7,
