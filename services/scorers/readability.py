@@ -31,7 +31,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 # The `language` scorer's detector, through its one narrow function, and its language codes.
-from rewardstack.services.scorers.language import LanguageScorer, _word_languages  # noqa: PLC2701
+from rewardstack.services.scorers.language import UNDETERMINED, LanguageScorer, detect_languages
 from rewardstack.services.scorers.types import CpuScorer, Params, Sample, Scored
 
 __all__ = ["ReadabilityScorer"]
@@ -131,7 +131,9 @@ class ReadabilityScorer(CpuScorer):
 
 def _mixed_language(sample: Sample, params: ReadabilityScorer.Params) -> str | None:
     think = _chain_of_thought(sample.completion, params.scope, params.summary_marker)
-    paragraphs = [_word_languages(p, params.language) for p in _paragraphs(_FENCE.sub("\n\n", think))]
+    # Words the detector cannot place (`und`: a short aside, a formula line) are evidence of neither
+    # mixing nor consistency: mixing is words placed in another language.
+    paragraphs = [_placed(detect_languages(p, params.language)) for p in _paragraphs(_FENCE.sub("\n\n", think))]
     overall = sum(paragraphs, Counter())
     target = params.language or (overall.most_common(1)[0][0] if overall else None)
     assert params.min_language_share is not None
@@ -146,6 +148,10 @@ def _mixed_language(sample: Sample, params: ReadabilityScorer.Params) -> str | N
             others = ", ".join(f"{lang} {n / total:.0%}" for lang, n in counts.most_common(3) if lang != target)
             return f"{where} is {share:.0%} {target} ({others})"
     return None
+
+
+def _placed(counts: Counter[str]) -> Counter[str]:
+    return Counter({lang: n for lang, n in counts.items() if lang != UNDETERMINED})
 
 
 def _paragraph_length(sample: Sample, params: ReadabilityScorer.Params) -> str | None:

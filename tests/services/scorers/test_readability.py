@@ -150,8 +150,11 @@ def test_attacks_do_not_pass(completion: str) -> None:
 
 
 def test_short_paragraphs_in_two_languages_are_mixing_too() -> None:
-    """Each paragraph too short to judge alone (under 8 words), yet the whole is half and half."""
-    completion = r1("So 48 / 2 = 24 clips.\n\nThen 48 + 24 = 72.\n\n我们再检查一遍这个计算，确认答案是正确的。")
+    """Each paragraph too short to judge alone (under 8 words), yet the whole is mixed.
+
+    The English lines are prose the detector places; a line of bare arithmetic (`48 + 24 = 72`)
+    is placed in no language, so it counts neither way."""
+    completion = r1("So half of the clips is 24.\n\nThen we add them: 72 clips in total.\n\n我们再检查一遍这个计算，确认答案是正确的。")
     scored = SCORE(Sample(completion), P())
     assert scored.value == 0.0 and scored.detail.startswith("mixed_language: the chain of thought is"), scored.detail
 
