@@ -196,11 +196,19 @@ def test_recipe_errors_name_the_field(tmp_path: Path) -> None:
         load_recipe(RECIPES / "tiny_cpu.yaml", ["training_steps=3"])
 
 
+def test_the_tiny_recipe_reads_its_shipped_prompts() -> None:
+    recipe = load_recipe(RECIPES / "tiny_cpu.yaml")
+    dataset = build_dataset(recipe.data, recipe.base_dir)
+    assert len(dataset) == 64
+    assert dataset[0]["prompt"].startswith("What is ") and dataset[0]["answer"].isdigit()
+
+
 @pytest.mark.data
-def test_the_tiny_recipe_builds_r1_zero_prompts_from_gsm8k() -> None:
+def test_a_recipe_builds_r1_zero_prompts_from_local_gsm8k() -> None:
     if not (SHARED_DATA / "gsm8k_train.jsonl").exists():
         pytest.skip(f"needs {SHARED_DATA}/gsm8k_train.jsonl (the shared test data)")
-    recipe = load_recipe(RECIPES / "tiny_cpu.yaml")
+    recipe = load_recipe(RECIPES / "r1_zero_gsm8k.yaml",
+                         ["data.hub_id=null", f"data.path={SHARED_DATA / 'gsm8k_train.jsonl'}", "data.template=r1_zero", "data.limit=64"])
     dataset = build_dataset(recipe.data, recipe.base_dir)
     assert len(dataset) == 64
     row = dataset[0]
