@@ -5,10 +5,12 @@ so 5,000 nested braces or a 100,000-character answer cost one pass and no backtr
 answer's *content* is judged later (guards, parse, compare); this module only locates it.
 
 Order, after dropping everything up to the last `</think>`:
-1. `<answer>...</answer>` blocks (required when `answer_tag_only`);
-2. inside that region, every `\boxed{}` / `\fbox{}`;
-3. else a "final answer is X" / "answer: X" phrase, or GSM8K's `#### X`;
-4. else the completion itself when it is a single formula (`$\frac{1}{2}$`);
+1. the `<answer>...</answer>` block (required when `answer_tag_only`; two blocks are a hedge);
+2. inside that region, every `\boxed{}` / `\fbox{}` (unless an explicit "Final answer: X" line
+   comes after the last box: then only that line);
+3. else a "final answer is X" / "answer: X" phrase (none when hedged: "Or the answer is X"), or
+   GSM8K's `#### X`;
+4. else the completion itself when it is a single formula (`$\frac{1}{2}$`) or a bare answer;
 5. else, when allowed, the last formula (`last_math`), then the last number (`last_number`).
 """
 
@@ -41,6 +43,7 @@ _MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<![\\$])\$
 _SENTENCE_IS = re.compile(r"(?=.*[A-Za-z]{3}).*\bis\s+(.+)$")
 _WORDS = re.compile(r"[A-Za-z]{4,}")
 _COMMANDS = re.compile(r"\\[A-Za-z]+")
+_OR_BETWEEN = re.compile(r"\bor\b|\bmaybe\b|\bperhaps\b", re.IGNORECASE)
 
 
 def _has_words(text: str) -> bool:
@@ -48,7 +51,6 @@ def _has_words(text: str) -> bool:
     without_commands = _COMMANDS.sub(" ", text)
     standalone = [t for t in without_commands.split() if t.isalpha() and len(t) >= 2 and t.lower() not in ("or", "and")]
     return bool(standalone) or bool(_WORDS.search(without_commands))
-_OR_BETWEEN = re.compile(r"\bor\b|\bmaybe\b|\bperhaps\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,12 +58,13 @@ class MathParams(Params):
 class MathScorer(CpuScorer):
     r"""Final-answer equivalence to the gold answer, by typed comparison.
 
-    Scale: 1.0 when the final answer (after any `<think>` block: the last `\boxed{}`, the
-    `<answer>` block, a "final answer is" phrase, GSM8K's `#### N`, or optionally the last number)
-    is equivalent to `reference`; 0.0 when it is not, when no answer is found, when it is empty,
-    or when several different answers are given (unless `multiple_answers="last"`).
-    `unscorable` (no value) when the gold is missing or unparseable, or when an answer is refused
-    by the guards (too long, nested too deep, a power tower or huge factorial).
+    Scale: 1.0 when the final answer (after any `<think>` block: the `\boxed{}`s, the `<answer>`
+    block, a "final answer is" phrase, GSM8K's `#### N`, a completion that is only the answer, or
+    optionally the last formula / number) is equivalent to `reference`; 0.0 when it is not, when no
+    answer is found, when it is empty, when a pre-filled `<think>` never closes, or when the answer
+    hedges: several different boxes (unless `multiple_answers="last"`), several `<answer>` blocks,
+    "or the answer is". `unscorable` (no value) when the gold is missing or unparseable, or when an
+    answer is refused by the guards (too long, nested too deep, a power tower, a value too big).
 
     >>> MathScorer()(Sample(r"so \boxed{\frac{1}{2}}", "0.5"), MathParams()).value
     1.0
