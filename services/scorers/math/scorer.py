@@ -41,7 +41,13 @@ class MathParams(Params):
         description="Several different boxed answers: 'all_must_match' scores 1 only if every one is right; 'last' "
         "grades the last.",
     )
-    rel_tol: float = Field(default=1e-6, gt=0, le=0.1, description="Relative tolerance of a decimal answer to an exact gold.")
+    rel_tol: float = Field(
+        default=1e-6,
+        gt=0,
+        le=0.1,
+        description="The least relative agreement of a decimal answer with an exact gold; it must also be right to "
+        "its own last written place (docs/math.md, 'Decimal policy').",
+    )
     max_answer_chars: int = Field(default=1000, ge=16, le=20_000, description="Longer answers are unscorable.")
     decimal_comma: bool = Field(
         default=False,
