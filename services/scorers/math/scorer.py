@@ -195,7 +195,7 @@ def _judge(gold: Answer, gold_raw: str, text: str, tol: Tolerance) -> bool | Sco
     try:
         answer = parse_answer(text)
     except (ParseError, ValueError):
-        return normalize(text) == normalize(gold_raw)
+        return normalize(text).replace(" ", "") == normalize(gold_raw).replace(" ", "")
     try:
         return equivalent(gold, answer, tol)
     except MemoryError:
