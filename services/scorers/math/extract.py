@@ -5,10 +5,12 @@ so 5,000 nested braces or a 100,000-character answer cost one pass and no backtr
 answer's *content* is judged later (guards, parse, compare); this module only locates it.
 
 Order, after dropping everything up to the last `</think>`:
-1. `<answer>...</answer>` blocks (required when `answer_tag_only`);
-2. inside that region, every `\boxed{}` / `\fbox{}`;
-3. else a "final answer is X" / "answer: X" phrase, or GSM8K's `#### X`;
-4. else the completion itself when it is a single formula (`$\frac{1}{2}$`);
+1. the `<answer>...</answer>` block (required when `answer_tag_only`; two blocks are a hedge);
+2. inside that region, every `\boxed{}` / `\fbox{}` (unless an explicit "Final answer: X" line
+   comes after the last box: then only that line);
+3. else a "final answer is X" / "answer: X" phrase (none when hedged: "Or the answer is X"), or
+   GSM8K's `#### X`;
+4. else the completion itself when it is a single formula (`$\frac{1}{2}$`) or a bare answer;
 5. else, when allowed, the last formula (`last_math`), then the last number (`last_number`).
 """
 
@@ -41,6 +43,8 @@ _MATH_SPAN = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|\\\((.+?)\\\)|(?<![\\$])\$
 _SENTENCE_IS = re.compile(r"(?=.*[A-Za-z]{3}).*\bis\s+(.+)$")
 _WORDS = re.compile(r"[A-Za-z]{4,}")
 _COMMANDS = re.compile(r"\\[A-Za-z]+")
+_QUOTES = re.compile("^(?:\\\\?[\"'`\u201c\u201d]\\s*)+")  # an answer quoted: `\\"$12$\\"`, `"42"`
+_OR_BETWEEN = re.compile(r"\bor\b|\bmaybe\b|\bperhaps\b", re.IGNORECASE)
 
 
 def _has_words(text: str) -> bool:
@@ -48,7 +52,6 @@ def _has_words(text: str) -> bool:
     without_commands = _COMMANDS.sub(" ", text)
     standalone = [t for t in without_commands.split() if t.isalpha() and len(t) >= 2 and t.lower() not in ("or", "and")]
     return bool(standalone) or bool(_WORDS.search(without_commands))
-_OR_BETWEEN = re.compile(r"\bor\b|\bmaybe\b|\bperhaps\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,12 +232,17 @@ def _phrase(text: str) -> str | None:
     answer = _phrase_tail(matches[-1])
     while (inner := _PHRASE.search(answer)) is not None:  # "Final Answer: The final answer is $X$."
         answer = _phrase_tail(inner)
+    answer = _QUOTES.sub("", answer)  # "The final answer is \\"$12$ and $13$\\"."
+    joined = _joined_spans(answer)
+    if joined:
+        return joined
     span = _MATH_SPAN.match(answer)
     if span:  # "The answer is $42$ because ..." -> the formula
         return _clean(_span_text(span))
     if answer.startswith("$"):  # an unclosed formula
         return _clean(answer.strip("$"))
     sentence = re.split(r"(?<=[^\d\s])\.(?:\s|$)|\.\s", answer, maxsplit=1)[0].strip().strip("*")
+    sentence = sentence.rstrip("\"'`\u201c\u201d\\ ")  # the closing quote of a quoted answer
     subject = _SENTENCE_IS.match(sentence)
     if subject:  # "Final Answer: The largest $n$ is 34." -> what the sentence says it is
         sentence = subject.group(1)
@@ -242,6 +250,23 @@ def _phrase(text: str) -> str | None:
         if span:
             return _clean(_span_text(span))
     return _clean(sentence)
+
+
+def _joined_spans(text: str) -> str:
+    """`$12$ and $13$`, `$1$, $2$`: formulas joined only by commas and "and"/"or", as one answer."""
+    sentence = re.split(r"(?<=[$)\]\"'])\s*\.(?:\s|$)", text, maxsplit=1)[0]
+    spans = list(_MATH_SPAN.finditer(sentence))
+    if len(spans) < 2 or spans[0].start() != 0:
+        return ""
+    residue = _MATH_SPAN.sub(" ", sentence)
+    if not re.fullmatch(r"[\s,;.\\\"'`]*(?:(?:and|or)[\s,;.\\\"'`]*)*", residue):
+        return ""
+    pieces = [_span_text(m).strip() for m in spans]
+    connectives = [sentence[a.end() : b.start()].strip(" .") for a, b in zip(spans, spans[1:])]
+    out = pieces[0]
+    for connective, piece in zip(connectives, pieces[1:]):
+        out += f" \\text{{ {connective} }} {piece}" if connective.strip(",; ") else f", {piece}"
+    return _clean(out)
 
 
 def _phrase_tail(match: re.Match[str]) -> str:

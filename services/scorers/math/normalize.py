@@ -50,6 +50,7 @@ _RELATIONS = (
 _CONTROL_ESCAPES = {"\t": "\\t", "\f": "\\f", "\b": "\\b", "\r": "\\r", "\v": "\\v", "\a": "\\a"}
 _CONTROL_BEFORE_LETTER = re.compile("([\t\f\b\r\v\a])(?=[a-zA-Z]{2})")
 _DOUBLED_BACKSLASH = re.compile(r"(?<!\\)\\\\(?=[a-zA-Z]{2})")  # `\\frac` stored with its escape doubled
+_DOTS = re.compile(r"\\(?:ldots|cdots|dots|dotsc|dotsb)(?![a-zA-Z])|\.\.\.|\u2026")
 _SUP = re.compile(r"<sup>(.*?)</sup>", re.IGNORECASE)
 
 
@@ -95,6 +96,7 @@ def normalize(text: str) -> str:
     s = _SQRT_SHORT.sub(r"\\sqrt{\1}", s)
     for pattern, ascii_op in _RELATIONS:
         s = pattern.sub(ascii_op, s)
+    s = _DOTS.sub(r"\\ldots ", s)
     s = s.replace("\\%", "%").replace("\\degree", "^\\circ").replace("\\varnothing", "\\emptyset")
     s = _REALS.sub(lambda _: "(-\\infty,\\infty)", s)
     s = re.sub(r"\s+", " ", s).strip()

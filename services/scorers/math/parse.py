@@ -108,9 +108,13 @@ def _parse(s: str) -> Answer:
     choice = _choice(s)
     if choice:
         return choice
+    spelled = _number_from_words(s.lower()) if _SPELLED.fullmatch(s) else None
+    if spelled is not None:
+        return Scalar(exact=Fraction(spelled), source=s)  # `five`, `twenty-one`
     words = _word_answer(s)
     if words is not None:
-        return words
+        number = _number_from_words(words.text)
+        return words if number is None else Scalar(exact=Fraction(number), source=s)
     builder = _SET_BUILDER.fullmatch(s)
     if builder and "\\}" not in builder.group(2):
         return as_intervals(_parse(builder.group(2)), s)
@@ -254,6 +258,36 @@ def _word_answer(s: str) -> Text | None:
     if _WORDS.fullmatch(candidate) and (inner or len(candidate.replace(" ", "")) > 3 and " " in candidate or _is_word(candidate)):
         return Text(" ".join(candidate.lower().split()))
     return None
+
+
+_SPELLED = re.compile(r"[A-Za-z][A-Za-z -]*")
+_SMALL_NUMBERS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen"
+).split()
+_TENS = {w: 10 * k for k, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if k >= 2}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6}
+
+
+def _number_from_words(text: str) -> int | None:
+    """`five`, `twenty-one`, `three hundred and twelve`: the number a text answer spells, or None."""
+    words = text.replace("-", " ").split()
+    if not words:
+        return None
+    total = current = 0
+    for word in words:
+        if word in _SMALL_NUMBERS:
+            current += _SMALL_NUMBERS.index(word)
+        elif word in _TENS:
+            current += _TENS[word]
+        elif word == "hundred" and current:
+            current *= 100
+        elif word in ("thousand", "million") and current:
+            total += current * _SCALES[word]
+            current = 0
+        elif word != "and" or word is words[0]:
+            return None
+    return total + current
 
 
 def _is_word(s: str) -> bool:

@@ -41,7 +41,13 @@ class MathParams(Params):
         description="Several different boxed answers: 'all_must_match' scores 1 only if every one is right; 'last' "
         "grades the last.",
     )
-    rel_tol: float = Field(default=1e-6, gt=0, le=0.1, description="Relative tolerance of a decimal answer to an exact gold.")
+    rel_tol: float = Field(
+        default=1e-6,
+        gt=0,
+        le=0.1,
+        description="The least relative agreement of a decimal answer with an exact gold; it must also be right to "
+        "its own last written place (docs/math.md, 'Decimal policy').",
+    )
     max_answer_chars: int = Field(default=1000, ge=16, le=20_000, description="Longer answers are unscorable.")
     decimal_comma: bool = Field(
         default=False,
@@ -58,12 +64,13 @@ class MathParams(Params):
 class MathScorer(CpuScorer):
     r"""Final-answer equivalence to the gold answer, by typed comparison.
 
-    Scale: 1.0 when the final answer (after any `<think>` block: the last `\boxed{}`, the
-    `<answer>` block, a "final answer is" phrase, GSM8K's `#### N`, or optionally the last number)
-    is equivalent to `reference`; 0.0 when it is not, when no answer is found, when it is empty,
-    or when several different answers are given (unless `multiple_answers="last"`).
-    `unscorable` (no value) when the gold is missing or unparseable, or when an answer is refused
-    by the guards (too long, nested too deep, a power tower or huge factorial).
+    Scale: 1.0 when the final answer (after any `<think>` block: the `\boxed{}`s, the `<answer>`
+    block, a "final answer is" phrase, GSM8K's `#### N`, a completion that is only the answer, or
+    optionally the last formula / number) is equivalent to `reference`; 0.0 when it is not, when no
+    answer is found, when it is empty, when a pre-filled `<think>` never closes, or when the answer
+    hedges: several different boxes (unless `multiple_answers="last"`), several `<answer>` blocks,
+    "or the answer is". `unscorable` (no value) when the gold is missing or unparseable, or when an
+    answer is refused by the guards (too long, nested too deep, a power tower, a value too big).
 
     >>> MathScorer()(Sample(r"so \boxed{\frac{1}{2}}", "0.5"), MathParams()).value
     1.0
@@ -188,7 +195,7 @@ def _judge(gold: Answer, gold_raw: str, text: str, tol: Tolerance) -> bool | Sco
     try:
         answer = parse_answer(text)
     except (ParseError, ValueError):
-        return normalize(text) == normalize(gold_raw)
+        return normalize(text).replace(" ", "") == normalize(gold_raw).replace(" ", "")
     try:
         return equivalent(gold, answer, tol)
     except MemoryError:

@@ -40,6 +40,7 @@ ATTACKS = [
     pytest.param("Maybe 41. Or the answer is 42.", "42", id="or-the-answer-is"),
     pytest.param("Perhaps the answer is 42.", "42", id="perhaps-the-answer-is"),
     pytest.param(r"\boxed{41, 42}", "42", id="candidate-list"),
+    pytest.param("The answer is $41$ or $42$.", "42", id="two-formulas-in-the-phrase"),
     pytest.param(r"\boxed{41}. Final Answer: 42", "41", id="box-before-final-line-is-not-read"),
     pytest.param(r"\boxed{41}. Final Answer: 41 or 42", "42", id="final-line-listing-candidates"),
     pytest.param(r"\boxed{x = 41 = 42}", "42", id="chain-last-link-only"),
@@ -87,6 +88,7 @@ HONEST = [
     pytest.param(r"\boxed{2x+2}", "2(x+1)", id="same-free-variable"),
     pytest.param("Maybe 41? No. The answer is 42.", "42", id="doubt-then-answer"),
     pytest.param(r"\boxed{1}, \boxed{2}, \boxed{3}", r"\{1,2,3\}", id="set-split-over-boxes"),
+    pytest.param('Final Answer: The final answer is "$12$ and $13$". I hope it is correct.', r"12 \text{ and } 13", id="quoted-joined-formulas"),
     pytest.param(r"so $x = \boxed{255}$ ... Final Answer: The final answer is $10,455$.", "10455", id="intermediate-box-then-final-line"),
 ]
 
