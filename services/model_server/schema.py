@@ -7,6 +7,7 @@ Inputs refuse unknown fields: a misspelt field is a 422, not an ignored option.
 from __future__ import annotations
 
 from enum import Enum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,7 +61,7 @@ class ModelInfo(BaseModel):
     dtype: str
     max_length: int
     scale: str
-    batch_layout: str = Field(description="`packed`: one row per pass, no padding; `padded`: padded to the longest.")
+    batch_layout: Literal["packed", "padded"] = Field(description="`packed`: one row per pass, no padding; `padded`: padded to the longest.")
     batch_layout_detail: str = Field(description="The packed attention kernel, or why this model's passes are padded.")
 
 
