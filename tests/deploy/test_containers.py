@@ -88,7 +88,7 @@ def stack() -> Iterator[ComposeStack]:
 
 
 def _exec_python(container: str, script: str, *args: str, timeout_s: float = 120) -> str:
-    python = "python3"  # every image has it (the lb image has no `python` link)
+    python = "python3"  # in every image, the load balancers' included
     done = subprocess.run(["podman", "exec", "-i", container, python, "-", *args], input=script,
                           capture_output=True, text=True, timeout=timeout_s)
     assert done.returncode == 0, done.stderr[-2000:]
