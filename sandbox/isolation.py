@@ -346,7 +346,26 @@ class RunCgroup:
     cgroup filesystem is mounted); a run joins by writing to the kept `cgroup.procs` descriptors
     right after its fork, before anything of the program runs. `spec` comes from the service:
     v2 `{"version": 2, "dir"}`, v1 `{"version": 1, "dirs": {controller: dir}}`.
+
+    On v1 each hierarchy is joined by its own write, and each migration costs the kernel a
+    grace period; so the executor itself lives in the slot's `cpu`, `cpuacct` and `pids` groups
+    (`enter_resident`, at start) and a run joins only `memory`, whose charges must be the run's
+    alone. The executor's share of those three is small and fixed: its own CPU while it watches
+    a run (it is idle otherwise) and its processes, which `prepare` adds to `pids.max`.
     """
+
+    RESIDENT_V1 = ("cpu", "cpuacct", "pids")
+
+    @classmethod
+    def enter_resident(cls, spec: dict[str, Any]) -> None:
+        """Move the calling process (the launcher, before it forks the executor) into the slot's
+        groups it keeps for good (v1); nothing on v2, where one write joins every controller."""
+        if int(spec["version"]) != 1:
+            return
+        for directory in sorted({d for c, d in spec["dirs"].items() if c in cls.RESIDENT_V1}):
+            with open(f"{directory}/cgroup.procs", "w") as f:
+                f.write("0")
+
 
     def __init__(self, spec: dict[str, Any]) -> None:
         self.version = int(spec["version"])
@@ -365,7 +384,7 @@ class RunCgroup:
                 _fd_write(self.swap_max, "0")
         else:
             dirs = spec["dirs"]
-            self.procs = [os.open(f"{d}/cgroup.procs", flags) for d in sorted(set(dirs.values()))]
+            self.procs = [os.open(f"{dirs['memory']}/cgroup.procs", flags)]
             m = dirs["memory"]
             self.memory_max = os.open(f"{m}/memory.limit_in_bytes", flags)
             self.swap_max = self._optional(f"{m}/memory.memsw.limit_in_bytes", flags)
@@ -374,6 +393,7 @@ class RunCgroup:
             self.oom_control = os.open(f"{m}/memory.oom_control", os.O_RDONLY | os.O_CLOEXEC)
             self.force_empty = self._optional(f"{m}/memory.force_empty", os.O_WRONLY | os.O_CLOEXEC)
             self.pids_max = os.open(f"{dirs['pids']}/pids.max", flags)
+            self.pids_current = os.open(f"{dirs['pids']}/pids.current", os.O_RDONLY | os.O_CLOEXEC)
             self.cpu = self._optional(f"{dirs['cpuacct']}/cpuacct.usage", os.O_RDONLY | os.O_CLOEXEC) if "cpuacct" in dirs else -1
             self._memory_bytes = int(_fd_read(self.memory_max).strip())
         self._events_before = (0, 0)
@@ -422,7 +442,8 @@ class RunCgroup:
             self._memory_bytes = limit
         elif self.version == 1:
             self._memory_bytes = limit
-        _fd_write(self.pids_max, str(processes))
+        resident = int(_fd_read(self.pids_current).strip() or 0) if self.version == 1 else 0
+        _fd_write(self.pids_max, str(processes + resident))
         if self.version == 1:
             _fd_write(self.peak, "0")
             _fd_write(self.failcnt, "0")

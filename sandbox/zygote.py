@@ -103,6 +103,8 @@ def _boot_namespaces(config: dict[str, Any]) -> None:
             os._exit(0)
     os.close(ready_r)
     os.close(done_w)
+    if config.get("cgroup"):
+        isolation.RunCgroup.enter_resident(config["cgroup"])  # inherited by the executor
     os.setgroups([])  # no supplementary group (root's included) may follow us in
     isolation.unshare(isolation.NAMESPACE_FLAGS)
     os.write(ready_w, b"u")

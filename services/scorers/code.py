@@ -165,8 +165,9 @@ class CodeScorer(BatchScorer):
     Scale: reward `binary` 1.0 when every test is accepted, else 0.0; `fraction` the share of
     tests accepted; `weighted` the share of test weight accepted. 0.0 also when the completion has
     no code block in the wanted language (the model's fault). `unscorable` when the reference has
-    no usable tests; `error` when the sandbox fails or cannot be reached; `timeout` past the
-    deadline. Never 0.0 for our own failure.
+    no usable tests; `error` when the sandbox fails or cannot be reached; `timeout` only past the
+    batch's own deadline or when the sandbox overran the deadline its runs' limits imply (see
+    `run_budget_s`): a slow wrong program gets its verdict and 0. Never 0.0 for our own failure.
     """
 
     name = "code"

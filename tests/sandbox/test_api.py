@@ -288,7 +288,8 @@ def test_bearer_token() -> None:
         pytest.param("1 2", "1 2 3\n", "wrong_answer", id="prefix"),
         pytest.param("1 2 3\\n4\\n", "1 2 3\n", "wrong_answer", id="extra-line"),
         pytest.param("3 2 1\\n", "1 2 3\n", "wrong_answer", id="reordered"),
-        pytest.param("0.30000000000000004\\n", "0.3\n", "accepted", id="float-close"),
+        pytest.param("0.30000000000000004\\n", "0.3\n", "wrong_answer", id="float-close-needs-a-tolerance"),
+        pytest.param("0.50\\n", "0.5\n", "accepted", id="float-equal"),
         pytest.param("3.0000001\\n", "3\n", "wrong_answer", id="integer-expected-exact"),
         pytest.param(f"{2**200 + 1}\\n", f"{2**200}\n", "wrong_answer", id="big-integer-exact"),
     ],
@@ -296,3 +297,17 @@ def test_bearer_token() -> None:
 def test_stdio_traps_end_to_end(client: httpx.Client, printed: str, expected: str, verdict: str) -> None:
     code = f"import sys\nsys.stdout.write('{printed}')\n"
     assert judge(client, code=code, tests=[{"input": "", "output": expected}])["verdict"] == verdict
+
+
+def test_float_tolerance_when_the_request_asks(client: httpx.Client) -> None:
+    code = "print(0.1 + 0.2)\n"
+    loose = judge(client, code=code, tests=[{"output": "0.3"}], float_tolerance={"rel_tol": 1e-9})
+    assert loose["verdict"] == "accepted", loose
+    tiny = judge(client, code="print(0.0)\n", tests=[{"output": "1e-12"}], float_tolerance={"rel_tol": 1e-9})
+    assert tiny["verdict"] == "wrong_answer", tiny  # relative only: 0 is not close to 1e-12
+    call = judge(client, code="def f():\n    return 0.1 + 0.2\n", mode="call", entry_point="f",
+                 tests=[{"expected": 0.3}], float_tolerance={"rel_tol": 1e-9, "abs_tol": 0})
+    assert call["verdict"] == "accepted", call
+    bad = client.post("/v1/judge", json={"language": "python", "code": "", "tests": [{"output": ""}],
+                                         "float_tolerance": {"rel_tol": -1}})
+    assert bad.status_code == 422 and "float_tolerance" in bad.json()["detail"]
