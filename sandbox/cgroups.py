@@ -24,6 +24,7 @@ import contextlib
 import errno
 import os
 import secrets
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,10 +59,10 @@ def _mounts() -> list[_Mount]:
     return mounts
 
 
-def _own_groups() -> dict[str, str]:
-    """Controller (or "" for v2) -> this process's group path, from /proc/self/cgroup."""
+def _own_groups(source: str = "/proc/self/cgroup") -> dict[str, str]:
+    """Controller (or "" for v2) -> this process's group path, from /proc/self/cgroup (or `source`)."""
     groups: dict[str, str] = {}
-    with open("/proc/self/cgroup") as f:
+    with open(source) as f:
         for line in f:
             _, controllers, path = line.rstrip("\n").split(":", 2)
             if controllers == "":
@@ -244,7 +245,10 @@ def _v1(mounts: list[_Mount], groups: dict[str, str], slots: int, cpus: float) -
 def create_tree(slots: int, cpus_per_slot: float = 1.0) -> CgroupTree:
     """One group per slot under this process's own groups; v2 where usable, else v1.
 
-    Raises `CgroupUnavailable` (one line: what is missing) when neither works.
+    Where the engine mounts the cgroup filesystem read-only (every unprivileged container), the
+    service mounts hierarchies of its own in a cgroup namespace of its own (`_mount_own_hierarchies`),
+    which needs `CAP_SYS_ADMIN` and nothing more. Raises `CgroupUnavailable` (one line: what is
+    missing) when nothing works.
     """
     try:
         mounts, groups = _mounts(), _own_groups()
@@ -256,4 +260,51 @@ def create_tree(slots: int, cpus_per_slot: float = 1.0) -> CgroupTree:
             return attempt(mounts, groups, slots, cpus_per_slot)
         except CgroupUnavailable as exc:
             reasons.append(str(exc))
+    try:
+        mounts, groups = _mount_own_hierarchies(mounts)
+    except OSError as exc:
+        reasons.append(f"cannot mount a cgroup hierarchy of its own ({exc.strerror or exc}; a container needs CAP_SYS_ADMIN for that)")
+    else:
+        for attempt in (_v2, _v1):
+            try:
+                return attempt(mounts, groups, slots, cpus_per_slot)
+            except CgroupUnavailable as exc:
+                reasons.append(f"own mount: {exc}")
     raise CgroupUnavailable("no usable cgroup for whole-run limits: " + "; ".join(reasons))
+
+
+_V1_CONTROLLERS = frozenset({"blkio", "cpu", "cpuacct", "cpuset", "devices", "freezer", "hugetlb", "memory", "misc",
+                             "net_cls", "net_prio", "perf_event", "pids", "rdma"})
+
+
+def _mount_own_hierarchies(mounts: list[_Mount]) -> tuple[list[_Mount], dict[str, str]]:
+    """Mount fresh, writable cgroup hierarchies, rooted at this process's own group.
+
+    Engines mount /sys/fs/cgroup read-only in unprivileged containers (a remount is refused even
+    with CAP_SYS_ADMIN), but a process with CAP_SYS_ADMIN may mount the cgroup filesystem anew.
+    Done after unsharing a cgroup namespace, the new mount shows only the group the service is in
+    (the container's own) as its root, never the host's tree, whatever the engine's cgroupns mode.
+    v1 hierarchies are mounted with the controller sets the host already uses (a v1 controller
+    can only be mounted in its existing combination). Returns the mount table and groups as this
+    thread now sees them (only the new mounts).
+    """
+    from rewardstack.sandbox import isolation
+
+    wanted: list[tuple[str, str]] = []  # (fstype, controllers) to mount
+    v1 = [m for m in mounts if m.fstype == "cgroup" and m.options & {*V1_REQUIRED, "cpuacct"}]
+    for mount in v1:
+        controllers = ",".join(sorted(mount.options & _V1_CONTROLLERS))
+        if ("cgroup", controllers) not in wanted:
+            wanted.append(("cgroup", controllers))
+    if not wanted and any(m.fstype == "cgroup2" for m in mounts):
+        wanted.append(("cgroup2", ""))
+    if not wanted:
+        raise OSError(errno.ENOENT, "no cgroup filesystem is mounted at all")
+    isolation.unshare(isolation.CLONE_NEWCGROUP)
+    base = tempfile.mkdtemp(prefix="rewardstack-cgroups-")
+    for fstype, controllers in wanted:
+        target = os.path.join(base, controllers.replace(",", "+") or "unified")
+        os.mkdir(target)
+        isolation.mount(fstype, target, fstype, isolation.MS_NOSUID | isolation.MS_NODEV | isolation.MS_NOEXEC, controllers or None)
+    own = [m for m in _mounts() if m.point.startswith(base + os.sep)]  # only ours: the engine's stay read-only
+    return own, _own_groups("/proc/thread-self/cgroup")

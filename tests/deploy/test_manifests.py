@@ -31,7 +31,7 @@ WORKLOADS = [
 ROLE_PORTS = {"gateway": 8000, "sandbox": 8100, "models": 8200}
 READY_PATHS = {"gateway": "/readyz", "sandbox": "/readyz", "models": "/readyz"}  # what each service answers
 # What the sandbox's executors need to write their user namespaces' uid/gid maps, and nothing more.
-SANDBOX_CAPABILITIES = ["SETUID", "SETGID", "SETFCAP"]
+SANDBOX_CAPABILITIES = ["SETUID", "SETGID", "SETFCAP", "SYS_ADMIN"]
 
 
 def _documents(path: Path) -> list[dict[str, Any]]:
