@@ -77,7 +77,7 @@ class MathScorer(CpuScorer):
     """
 
     name: ClassVar[str] = "math"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     Params: ClassVar[type[MathParams]] = MathParams
 
     def __call__(self, sample: Sample, params: Any) -> Scored:

@@ -210,7 +210,7 @@ def test_params_accept_a_dict_and_refuse_unknown_keys() -> None:
 
 
 def test_identity_and_pickle() -> None:
-    assert (MathScorer.name, MathScorer.version) == ("math", 1)
+    assert (MathScorer.name, MathScorer.version) == ("math", 2)
     assert MathScorer.Params is MathParams
     clone = pickle.loads(pickle.dumps(SCORE))
     assert pickle.loads(pickle.dumps(PARAMS)) == PARAMS
