@@ -36,7 +36,7 @@ from bench.compose_stack import ROOT, ComposeStack, EngineUnavailable, build_ima
 
 pytestmark = [pytest.mark.containers, pytest.mark.slow, pytest.mark.timeout(1800)]
 
-EVERY_SCORER = ("math", "format", "language", "length", "repetition", "code", "helpfulness", "safety")
+EVERY_SCORER = ("math", "format", "language", "length", "repetition", "readability", "code", "helpfulness", "safety")
 README_PORT = "127.0.0.1:8000"
 
 
@@ -174,7 +174,7 @@ def test_the_readme_curl_gets_every_scorer_through_the_stack(stack: ComposeStack
     assert set(results) == {"math", "code"}
     for components in results.values():
         assert set(components) == set(EVERY_SCORER)
-        for name in ("format", "language", "length", "repetition", "helpfulness", "safety"):
+        for name in ("format", "language", "length", "repetition", "readability", "helpfulness", "safety"):
             assert components[name]["status"] == "ok", (name, components[name])
     math, code = results["math"], results["code"]
     assert math["math"]["value"] == 1.0 and code["code"]["value"] == 1.0  # the code judged in a sandbox replica
