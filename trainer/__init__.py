@@ -1,7 +1,8 @@
 """rewardstack: the client for the reward stack and the adapters for trainers.
 
 `from rewardstack import RewardClient, AsyncRewardClient` is the public entry; the adapters are
-`rewardstack.trl`, `rewardstack.verl` and `rewardstack.openrlhf`, and the server side lives in
+`rewardstack.trl`, `rewardstack.verl` and `rewardstack.openrlhf`; `rewardstack.select(...)` is R1's
+rejection sampling (docs/curation.md). The server side lives in
 `rewardstack.services` and `rewardstack.sandbox`. The names below are loaded on first use (PEP 562),
 so importing a server module (the gateway's workers, the sandbox) does not pull in the client, and
 the client itself needs only the base install (httpx, pydantic).

@@ -147,10 +147,10 @@ def select_main(argv: Sequence[str]) -> int:
     out = args.out or args.file.with_suffix(".sft.jsonl")
 
     def work() -> str:
-        from rewardstack.selection import _policy, select_file
+        from rewardstack.selection import select_file, selection_policy
 
         scorers = _scorers(args.scorers, args.param)
-        policy = _policy(scorers, args.keep_if, args.per_prompt, args.pass_rate, args.tie_break, args.seed, args.keep_not_ok)
+        policy = selection_policy(scorers, args.keep_if, args.per_prompt, args.pass_rate, args.tie_break, args.seed, args.keep_not_ok)
         with _client(_urls(args.url), args.api_token, scorers) as client:
             report = select_file(
                 args.file, out, scorers, policy, client=client,

@@ -48,6 +48,8 @@ class KeepRule:
         self._root = tree.body
         for node in ast.walk(self._root):
             self._allow(node)
+        # the names under each node, computed once: a failing item is blamed without walking the tree
+        self._names = {id(node): _names(node) for node in ast.walk(self._root)}
 
     def _allow(self, node: ast.AST) -> None:
         allowed = (ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.USub, ast.UAdd, ast.Compare,
@@ -73,7 +75,7 @@ class KeepRule:
             return passed, [] if passed else list(dict.fromkeys(n for p, names in parts if not p for n in names))
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             inner, _ = self._truth(node.operand, result)
-            return (not inner), [] if not inner else _names(node.operand)
+            return (not inner), [] if not inner else self._names[id(node.operand)]
         if isinstance(node, ast.Compare):
             left = self._value(node.left, result)
             for op, right_node in zip(node.ops, node.comparators):
@@ -84,11 +86,11 @@ class KeepRule:
                 except TypeError:  # "ok" < 1: not comparable, so not true
                     holds = False
                 if not holds:
-                    return False, _names(node)
+                    return False, self._names[id(node)]
                 left = right
             return True, []
         passed = bool(self._value(node, result))
-        return passed, [] if passed else _names(node)
+        return passed, [] if passed else self._names[id(node)]
 
     def _value(self, node: ast.expr, result: ItemResult) -> Any:
         if isinstance(node, ast.Constant):

@@ -258,7 +258,8 @@ def scored_stream(
 
     Lines `out` already holds are reused while their fingerprints match the items', in order;
     the rest are scored in batches, one batch ahead, and appended (flushed per batch, so a kill
-    loses at most the two batches in flight). `rescore` starts `out` over. Raises InputError on a stale or foreign output.
+    loses at most the batch in flight and the one scored ahead). `rescore` starts `out` over.
+    Raises InputError on a stale or foreign output.
     """
     if rescore and out.exists():
         out.unlink()
@@ -278,7 +279,7 @@ def scored_stream(
         for batch, result in score_ahead(items, client, scorers, batch_size=batch_size, deadline_s=deadline_s):
             results = [r if p.output_id is None else r.model_copy(update={"id": p.output_id}) for p, r in zip(batch, result.results)]
             sink.write("".join(ScoredLine(**dict(r), fingerprint=p.fingerprint).model_dump_json() + "\n" for p, r in zip(batch, results)))
-            sink.flush()  # a kill loses at most the two batches in flight
+            sink.flush()
             for p, r in zip(batch, results):
                 yield p, r, True
 

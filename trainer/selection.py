@@ -56,7 +56,7 @@ from rewardstack.score_file import (
 )
 from rewardstack.services.contract import ItemResult, ScoreItem, ScorerRequest, Status
 
-__all__ = ["Selection", "SelectionPolicy", "SelectReport", "parse_pass_rate", "select", "select_file"]
+__all__ = ["Selection", "SelectionPolicy", "SelectReport", "parse_pass_rate", "select", "select_file", "selection_policy"]
 
 TieBreak = Literal["shortest", "seed"]
 _SOURCE_DROP = ("completion", "completions", "messages")
@@ -373,7 +373,7 @@ def select(
     (812, 'assistant')
     """
     wire = normalize_scorers(scorers)
-    policy = _policy(wire, keep_if, per_prompt, pass_rate, tie_break, seed, keep_not_ok)
+    policy = selection_policy(wire, keep_if, per_prompt, pass_rate, tie_break, seed, keep_not_ok)
     kept: list[dict[str, Any]] = []
     prompts: list[PromptStats] = []
     with ExitStack() as stack:
@@ -447,10 +447,11 @@ def _siblings(out: Path) -> tuple[Path, Path, Path]:
     return out.with_name(stem + ".scored.jsonl"), out.with_name(stem + ".report.json"), out.with_name(stem + ".prompts.jsonl")
 
 
-def _policy(
+def selection_policy(
     scorers: Mapping[str, ScorerRequest], keep_if: str | None, per_prompt: int | None,
     pass_rate: tuple[float, float] | str | None, tie_break: TieBreak, seed: int, keep_not_ok: bool,
 ) -> SelectionPolicy:
+    """The policy from the flags' or the library call's values; raises ValueError naming the bad one."""
     band = parse_pass_rate(pass_rate) if isinstance(pass_rate, str) else pass_rate
     if band is not None and not (0.0 <= band[0] <= band[1] <= 1.0):
         raise ValueError(f"pass_rate: {band} must be (low, high) with 0 <= low <= high <= 1")

@@ -5,11 +5,14 @@ checkpoint, keeping correct answers and "filtering out chain-of-thought with mix
 paragraphs, and code blocks"; its readable output format ends the reasoning with a summary. Each
 of those filters is one check here, each a parameter, each failure named in `detail`:
 
-- `mixed_language`: every paragraph of the chain of thought (blank-line separated, code fences
-  removed) with at least `min_paragraph_words` words, and the chain of thought as a whole, has at
-  least `min_language_share` of its words in one language: `language`, or, when unset, the main
-  language of the whole chain of thought. Words are classified by the `language` scorer's detector (fastText lid.176 on
-  sentences, Unicode scripts for CJK and Hangul; code, maths, numbers and URLs stripped).
+- `mixed_language`: every paragraph of the chain of thought (blank-line separated; code fences
+  and `[asy]` figures removed) with at least `min_paragraph_words` words, and the chain of thought
+  as a whole, has at least `min_language_share` of its words in one language: `language`, or,
+  when unset, the main language of the whole chain of thought. A switch of script (Chinese in
+  English) fails at once; a switch within one script (French in English) only with
+  `same_script_min_words` words or more, because fastText misplaces short Latin-script phrases,
+  lists of names and code. Words are classified by the `language` scorer's detector (fastText
+  lid.176 on sentences, Unicode scripts for CJK and Hangul; code, maths, numbers and URLs stripped).
 - `paragraph_length`: no paragraph of the completion (code fences excluded) is longer than
   `max_paragraph_chars` characters.
 - `code_block`: no fenced code block (```` ``` ```` or `~~~`) unless the task is code.
@@ -25,9 +28,11 @@ selection combines it with `math` or `code`.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from typing import Literal
 
+import regex
 from pydantic import Field, field_validator
 
 # The `language` scorer's detector, through its one narrow function, and its language codes.
@@ -39,6 +44,8 @@ __all__ = ["ReadabilityScorer"]
 # A fence opens at the start of a line (up to three spaces of indent) and runs to the next fence
 # line or, unclosed (a truncated completion), to the end.
 _FENCE = re.compile(r"^[ ]{0,3}(```|~~~)[^\n]*\n?(?:.*?^[ ]{0,3}\1[^\n]*$|.*\Z)", re.MULTILINE | re.DOTALL)
+# Asymptote figures in MATH-style solutions: code, not language (an unclosed one runs to the end).
+_ASY = re.compile(r"\[asy\].*?(?:\[/asy\]|\Z)", re.DOTALL | re.IGNORECASE)
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 _THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
 _TAG = re.compile(r"<\s*/?\s*[A-Za-z][\w-]*\s*/?\s*>")
@@ -46,6 +53,8 @@ _HAS_WORD = re.compile(r"\w")
 # Task labels that mean the answer is a program, so code blocks belong in it.
 _CODE_TASK = re.compile(r"code|program|python|human-?eval|mbpp|leetcode|codeforces|apps|livecodebench", re.IGNORECASE)
 _MAX_BLOCK_LINES = 4
+# A word for script counting: one CJK character, or two letters or more of any other script.
+_SCRIPT_WORD = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}]|[[\p{L}]--[\p{Han}\p{Hiragana}\p{Katakana}]]{2,}", regex.V1)
 
 
 class ReadabilityScorer(CpuScorer):
@@ -76,6 +85,11 @@ class ReadabilityScorer(CpuScorer):
         )
         min_paragraph_words: int = Field(
             default=8, ge=1, le=10_000, description="`mixed_language`: paragraphs with fewer words are not judged (too short to tell)."
+        )
+        same_script_min_words: int = Field(
+            default=25, ge=1, le=10_000,
+            description="`mixed_language`: a switch to another language of the same script (English to French) counts only "
+            "with at least this many words in it; a switch of script (English to Chinese) counts at once.",
         )
         scope: Literal["think", "completion"] = Field(
             default="think",
@@ -133,18 +147,26 @@ def _mixed_language(sample: Sample, params: ReadabilityScorer.Params) -> str | N
     think = _chain_of_thought(sample.completion, params.scope, params.summary_marker)
     # Words the detector cannot place (`und`: a short aside, a formula line) are evidence of neither
     # mixing nor consistency: mixing is words placed in another language.
-    paragraphs = [_placed(detect_languages(p, params.language)) for p in _paragraphs(_FENCE.sub("\n\n", think))]
-    overall = sum(paragraphs, Counter())
-    target = params.language or (overall.most_common(1)[0][0] if overall else None)
+    texts = _paragraphs(_ASY.sub("\n\n", _FENCE.sub("\n\n", think)))
+    paragraphs = [(_placed(detect_languages(p, params.language)), _scripts(p)) for p in texts]
+    overall = (sum((c for c, _ in paragraphs), Counter()), sum((s for _, s in paragraphs), Counter()))
+    target = params.language or (overall[0].most_common(1)[0][0] if overall[0] else None)
+    main_script = overall[1].most_common(1)[0][0] if overall[1] else None
     assert params.min_language_share is not None
     # Each paragraph long enough to judge, then the whole: short paragraphs in another language
     # (a one-line Chinese aside after a terse English derivation) add up to mixing too.
-    for where, counts in [*((f"paragraph {n}", c) for n, c in enumerate(paragraphs, start=1)), ("the chain of thought", overall)]:
+    for where, (counts, scripts) in [*((f"paragraph {n}", p) for n, p in enumerate(paragraphs, start=1)), ("the chain of thought", overall)]:
         total = sum(counts.values())
         if target is None or total < params.min_paragraph_words:
             continue
         share = counts[target] / total
-        if share < params.min_language_share:
+        if share >= params.min_language_share:
+            continue
+        # Another script (Chinese in English) is certain from a few characters; another language of
+        # the same script (French in English) only from a long run: fastText misplaces short
+        # Latin-script phrases, lists of names and code (`label("$y$", E);` -> Tamil).
+        other_script = sum(n for script, n in scripts.items() if script != main_script) / max(1, sum(scripts.values()))
+        if other_script > 1 - params.min_language_share or total - counts[target] >= params.same_script_min_words:
             others = ", ".join(f"{lang} {n / total:.0%}" for lang, n in counts.most_common(3) if lang != target)
             return f"{where} is {share:.0%} {target} ({others})"
     return None
@@ -152,6 +174,15 @@ def _mixed_language(sample: Sample, params: ReadabilityScorer.Params) -> str | N
 
 def _placed(counts: Counter[str]) -> Counter[str]:
     return Counter({lang: n for lang, n in counts.items() if lang != UNDETERMINED})
+
+
+def _scripts(text: str) -> Counter[str]:
+    """Words per Unicode script (CJK characters one each): LATIN, CJK, CYRILLIC, HANGUL, ..."""
+    counts: Counter[str] = Counter()
+    for word in _SCRIPT_WORD.findall(text):
+        script = unicodedata.name(word[0], "UNKNOWN").split()[0]
+        counts["CJK" if script in ("CJK", "HIRAGANA", "KATAKANA") else script] += 1
+    return counts
 
 
 def _paragraph_length(sample: Sample, params: ReadabilityScorer.Params) -> str | None:

@@ -343,3 +343,9 @@ def test_embedded_stack_without_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
     selection = rewardstack.select(rows, "readability", keep_if="readability == 1")
     assert [row["messages"][-1]["content"] for row in selection.rows] == ["<think>a b c d e</think>\nDone."]
     assert selection.report.reasons == {"keep_if: readability: summary": 1}
+
+
+def test_progress_bar_counts_input_lines(tmp_path: Path, gateway_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "q", "completions": ["1", "2"]}, {"prompt": "r", "completion": "3"}])
+    assert select_main([str(source), "--url", gateway_url, "--scorers", "number"]) == 0
+    assert "2/2" in capsys.readouterr().err  # two input lines, three completions
