@@ -1,0 +1,47 @@
+"""The one answer of a completion that a judge may see, found by the `math` scorer's extractor.
+
+The judge never reads the completion itself in `verify` mode (nor in hybrid `math`): only this
+answer. Hedging stays punished: several different final answers give no answer to judge, as in
+`math` they score 0 unless the caller asked for the last one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from rewardstack.services.scorers.math.extract import extract_answers
+from rewardstack.services.scorers.math.normalize import normalize
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """`answer` is None when there is nothing to judge; `why` says why, or where it was found."""
+
+    answer: str | None
+    why: str
+
+
+def judgeable_answer(
+    completion: str,
+    *,
+    answer_tag_only: bool = False,
+    last_number: bool = False,
+    multiple_answers: Literal["all_must_match", "last"] = "all_must_match",
+) -> Found:
+    r"""The final answer to show a judge, if there is exactly one.
+
+    >>> judgeable_answer(r"<think>2+2</think> so \boxed{four}").answer
+    'four'
+    >>> judgeable_answer(r"\boxed{3} or \boxed{4}").why
+    'several different answers (boxed)'
+    """
+    found = extract_answers(completion, answer_tag_only=answer_tag_only, last_number=last_number)
+    if not found.answers:
+        return Found(None, f"no answer: {found.reason}")
+    if multiple_answers == "all_must_match" and len({normalize(a) for a in found.answers}) > 1:
+        return Found(None, f"several different answers ({found.source})")
+    answer = found.answers[-1].strip()
+    if not answer:
+        return Found(None, f"empty answer ({found.source})")
+    return Found(answer, found.source)
