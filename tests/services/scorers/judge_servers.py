@@ -143,11 +143,15 @@ class Counter:
         self.requests = 0
         self.in_flight = 0
         self.max_in_flight = 0
+        self.bodies: list[bytes] = []
+        self.authorizations: set[str | None] = set()
         self._lock = threading.Lock()
 
-    def enter(self) -> None:
+    def enter(self, body: bytes, authorization: str | None) -> None:
         with self._lock:
             self.requests += 1
+            self.bodies.append(body)
+            self.authorizations.add(authorization)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
 
@@ -158,12 +162,16 @@ class Counter:
     def reset(self) -> None:
         with self._lock:
             self.requests = self.max_in_flight = 0
+            self.bodies.clear()
+            self.authorizations.clear()
 
 
 @contextmanager
-def counting_proxy(upstream: str, *, hold_s: float = 0.0) -> Iterator[tuple[str, Counter]]:
-    """An HTTP proxy to `upstream` that counts what passes; `hold_s` keeps each request open a
-    little longer, so concurrency shows even when the upstream answers in a millisecond."""
+def counting_proxy(upstream: str, *, hold_s: float = 0.0, refuse_response_format: bool = False) -> Iterator[tuple[str, Counter]]:
+    """An HTTP proxy to `upstream` that counts and records what passes; `hold_s` keeps each
+    request open a little longer, so concurrency shows even when the upstream answers at once.
+    `refuse_response_format` answers 400 to a request with `response_format`, as a server
+    without structured output does (transformers serve ignores the field instead)."""
     import asyncio
 
     from starlette.applications import Starlette
@@ -175,9 +183,12 @@ def counting_proxy(upstream: str, *, hold_s: float = 0.0) -> Iterator[tuple[str,
     client = httpx.AsyncClient(base_url=upstream, timeout=120)
 
     async def forward(request: Request) -> Response:
-        counter.enter()
+        body = await request.body()
+        counter.enter(body, request.headers.get("authorization"))
         try:
-            upstream_response = await client.post(request.url.path, content=await request.body(), headers={"content-type": "application/json"})
+            if refuse_response_format and b'"response_format"' in body:
+                return Response('{"error": "response_format is not supported"}', 400, media_type="application/json")
+            upstream_response = await client.post(request.url.path, content=body, headers={"content-type": "application/json"})
             await asyncio.sleep(hold_s)
         finally:
             counter.leave()
