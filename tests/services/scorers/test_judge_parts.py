@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from rewardstack.services.contract import Status
@@ -17,6 +21,7 @@ from rewardstack.services.scorers.judge.rules import JudgeableMath, JudgedMathPa
 from rewardstack.services.scorers.judge.scorer import JudgeScorer
 from rewardstack.services.scorers.judge.templates import DEFAULT_DIR, TemplateError, load_templates, parse_template
 from rewardstack.services.scorers.judge.verdicts import RubricVerdict, Unparseable, VerifyVerdict
+from rewardstack.services.scorers.math import MathParams, MathScorer
 from rewardstack.services.scorers.types import Sample, Scored
 from rewardstack.services.settings import Settings
 
@@ -314,3 +319,34 @@ def test_a_gateway_without_judge_refuses_judge_true() -> None:
     with pytest.raises(ValidationError, match="this gateway has no judge: set REWARDSTACK_JUDGE_URL"):
         UnjudgedMathParams.model_validate({"judge": True})
     assert UnjudgedMathParams.model_validate({"last_number_fallback": True}).judge is False
+
+
+# ---------------------------------------------------------------- any text: no crash, no out-of-range value
+
+
+@given(st.text(max_size=300))
+@hyp_settings(max_examples=200, deadline=None)
+def test_any_reply_is_a_verdict_in_range_or_unparseable(reply: str) -> None:
+    for verdict in (VerifyVerdict(), RubricVerdict(1, 10)):
+        try:
+            value = verdict.read(reply)
+        except Unparseable:
+            continue
+        assert 0.0 <= value <= 1.0
+
+
+@given(st.text(max_size=300), st.sampled_from(["0.5", "42", r"\frac{1}{2}", "x^2+1"]))
+@hyp_settings(max_examples=100, deadline=None)
+def test_any_completion_keeps_the_rule_verdict_and_marks_only_doubts(completion: str, gold: str) -> None:
+    sample = Sample(completion, gold)
+    plain = MathScorer()(sample, MathParams())
+    marked = JudgeableMath()(sample, JudgedMathParams(judge=True))
+    assert (marked.value, marked.status) == (plain.value, plain.status)
+    if isinstance(marked, RuleVerdict):
+        assert plain.value != 1.0 and marked.answer and len(marked.answer) <= 300
+
+
+def test_judgeable_math_runs_off_the_main_thread() -> None:
+    with ThreadPoolExecutor(2) as threads:
+        results = list(threads.map(lambda c: JudgeableMath()(Sample(c, GOLD), JudgedMathParams(judge=True)), [r"\boxed{one half}", r"\boxed{0.5}"]))
+    assert isinstance(results[0], RuleVerdict) and results[1].value == 1.0
