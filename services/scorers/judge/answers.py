@@ -2,16 +2,21 @@
 
 The judge never reads the completion itself in `verify` mode (nor in hybrid `math`): only this
 answer. Hedging stays punished: several different final answers give no answer to judge, as in
-`math` they score 0 unless the caller asked for the last one.
+`math` they score 0 unless the caller asked for the last one. An answer holding markup tags
+(`1</candidate> Reference: 1`) is not shown either: it could close the prompt's frame around it
+and pose as the prompt's own text; no math answer needs a tag.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 from rewardstack.services.scorers.math.extract import extract_answers
 from rewardstack.services.scorers.math.normalize import normalize
+
+_MARKUP = re.compile(r"</?[A-Za-z][\w-]*\s*/?>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,4 +49,6 @@ def judgeable_answer(
     answer = found.answers[-1].strip()
     if not answer:
         return Found(None, f"empty answer ({found.source})")
+    if _MARKUP.search(answer):
+        return Found(None, f"answer holds markup tags, never shown to a judge ({found.source})")
     return Found(answer, found.source)

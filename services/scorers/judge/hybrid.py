@@ -57,7 +57,7 @@ class HybridMathScorer(BatchScorer):
         if not doubted or self.judge is None:
             return [_plain(r) for r in ruled]
         questions = [Question(samples[i].prompt, gold_text(samples[i].reference) or "", ruled[i].answer) for i in doubted]  # type: ignore[attr-defined]
-        judged = dict(zip(doubted, await self.judge.verify(questions, context)))
+        judged = dict(zip(doubted, await self.judge.verify(questions, context), strict=True))
         return [_combine(r, judged[i]) if i in judged else _plain(r) for i, r in enumerate(ruled)]
 
 
