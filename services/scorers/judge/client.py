@@ -42,11 +42,10 @@ class JudgeTimeout(RuntimeError):
 
 @dataclass(frozen=True)
 class ChatReply:
-    """The first choice's text (`""` when the server sent none), why generation stopped, and who answered."""
+    """The first choice's text (`""` when the server sent none), and why generation stopped."""
 
     content: str
     finish_reason: str | None
-    server: str
 
 
 class ChatClient:
@@ -129,7 +128,7 @@ class ChatClient:
             raise _Retryable(f"HTTP {response.status_code}: {response.text[:200]}")
         if response.status_code != 200:
             raise JudgeUnavailable(f"{url} answered HTTP {response.status_code}: {response.text[:300]}")
-        return _read(url, response)
+        return _read(response)
 
     async def _send(self, url: str, body: dict[str, Any]) -> httpx.Response:
         try:
@@ -144,7 +143,7 @@ class _Retryable(Exception):
     """An infrastructure failure of one server; another server or a later attempt may succeed."""
 
 
-def _read(url: str, response: httpx.Response) -> ChatReply:
+def _read(response: httpx.Response) -> ChatReply:
     try:
         choice = response.json()["choices"][0]
         message = choice["message"]
@@ -153,4 +152,4 @@ def _read(url: str, response: httpx.Response) -> ChatReply:
             raise TypeError(f"content is {type(content).__name__}")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
         raise _Retryable(f"not a chat completion ({type(exc).__name__}: {exc}): {response.text[:200]}") from None
-    return ChatReply(content=content, finish_reason=choice.get("finish_reason"), server=url)
+    return ChatReply(content=content, finish_reason=choice.get("finish_reason"))
