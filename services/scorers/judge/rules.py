@@ -64,8 +64,7 @@ class JudgeableMath(CpuScorer):
     def __call__(self, sample: Sample, params: Any) -> Scored:
         p = params if isinstance(params, JudgedMathParams) else JudgedMathParams.model_validate(params or {})
         rule = MathScorer()(sample, p)
-        accepted = rule.status is Status.OK and rule.value == 1.0
-        if not p.judge or accepted or rule.status not in (Status.OK, Status.UNSCORABLE):
+        if not p.judge or not _doubtful(rule):
             return rule
         if gold_text(sample.reference) is None:
             return rule
@@ -78,3 +77,16 @@ class JudgeableMath(CpuScorer):
         if len(found.answer) > p.judge_max_answer_chars:
             return Scored(rule.value, rule.status, f"{rule.detail}; judge not asked: answer longer than {p.judge_max_answer_chars} characters")
         return RuleVerdict(rule.value, rule.status, rule.detail, answer=found.answer)
+
+
+def _doubtful(rule: Scored) -> bool:
+    """Whether the rules graded one answer and rejected it, or could not grade what they found.
+
+    A 0 for anything else (no answer, an empty one, a hedge, an unclosed pre-filled `<think>`)
+    stands: those are the policy's faults, not a form the rules failed to read. Read from the
+    rule's own wording, so that the judge is never asked about an answer the rules did not grade;
+    if that wording changes, the judge is asked less, never more (the hybrid tests then fail).
+    """
+    if rule.status is Status.UNSCORABLE:
+        return True
+    return rule.status is Status.OK and rule.value == 0.0 and rule.detail.startswith("incorrect (")
