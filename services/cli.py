@@ -46,6 +46,8 @@ def _serve(argv: Sequence[str]) -> int:
     parser.add_argument("--task-deadline-s", type=float, help="per-item scorer deadline in seconds (default 10)")
     parser.add_argument("--sandbox-url", help="sandbox service URL(s), comma-separated (default: embedded sandbox)")
     parser.add_argument("--models-url", help="model server URL (default: embedded CPU models)")
+    parser.add_argument("--judge-url", help="judge server URL(s) (OpenAI-compatible, e.g. vllm serve), comma-separated (default: no judge)")
+    parser.add_argument("--judge-model", help="model name the judge server serves (env REWARDSTACK_JUDGE_MODEL)")
     parser.add_argument("--enabled-scorers", help="comma-separated scorers to serve (default: all)")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     args = parser.parse_args(argv)

@@ -18,8 +18,9 @@ from rewardstack.services.gateway.metrics import GatewayMetrics
 from rewardstack.services.gateway.routes import health, openrlhf, score, scorers
 from rewardstack.services.scorers.builtin import SERVICE_SCORER_NAMES, builtin_cpu_scorers
 from rewardstack.services.scorers.code import open_code_scorer
+from rewardstack.services.scorers.judge.hybrid import pooled_with_judge
+from rewardstack.services.scorers.judge.scorer import open_judge_scorer
 from rewardstack.services.scorers.neural import open_neural_scorers
-from rewardstack.services.scorers.pooled import PooledScorer
 from rewardstack.services.scorers.registry import ScorerRegistry
 from rewardstack.services.scorers.types import CpuScorer
 from rewardstack.services.settings import Settings
@@ -53,7 +54,10 @@ def create_app(settings: Settings | None = None, *, extra_cpu_scorers: Sequence[
                 )
             )
             cpu_scorers = [s for s in builtin_cpu_scorers() if settings.serves(s.name)] + list(extra_cpu_scorers)
-            registry = ScorerRegistry(PooledScorer(s, pool) for s in cpu_scorers)
+            judge = await stack.enter_async_context(open_judge_scorer(settings))  # None without REWARDSTACK_JUDGE_URL
+            registry = ScorerRegistry(pooled_with_judge(s, pool, judge) for s in cpu_scorers)
+            if judge is not None and settings.serves("judge"):
+                registry.register(judge)
             if settings.serves("code"):
                 registry.register(await stack.enter_async_context(open_code_scorer(settings)))
             if settings.serves("helpfulness") or settings.serves("safety"):

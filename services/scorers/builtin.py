@@ -11,8 +11,8 @@ from rewardstack.services.scorers.repetition import RepetitionScorer
 from rewardstack.services.scorers.types import CpuScorer
 
 
-# Opened by the gateway's lifespan because they call other services (sandbox, models).
-SERVICE_SCORER_NAMES = ("code", "helpfulness", "safety")
+# Opened by the gateway's lifespan because they call other services (sandbox, models, judge).
+SERVICE_SCORER_NAMES = ("code", "helpfulness", "safety", "judge")
 
 
 def builtin_cpu_scorers() -> list[CpuScorer]:

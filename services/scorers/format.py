@@ -26,7 +26,7 @@ import regex
 from pydantic import Field
 
 from rewardstack.services.scorers.invisible import INVISIBLE_CLASS, is_blank, is_layout_space
-from rewardstack.services.scorers.types import CpuScorer, Params, Sample, Scored
+from rewardstack.services.scorers.types import CpuScorer, Params, Sample, Scored, prompt_prefills_think
 
 __all__ = ["FormatScorer"]
 
@@ -39,7 +39,6 @@ _TAG_LIKE = regex.compile(
     regex.IGNORECASE | regex.V1,
 )
 _CANONICAL = ("<think>", "</think>", "<answer>", "</answer>")
-_PREFILLED_PROMPT = re.compile(r"<think>\s*\Z")
 
 
 class FormatScorer(CpuScorer):
@@ -83,7 +82,7 @@ class FormatScorer(CpuScorer):
     def __call__(self, sample: Sample, params: FormatScorer.Params) -> Scored:
         prefilled = params.think_prefilled
         if prefilled is None:
-            prefilled = bool(sample.prompt and _PREFILLED_PROMPT.search(sample.prompt))
+            prefilled = prompt_prefills_think(sample.prompt)
         if params.mode == "tag_count":
             return _tag_count(sample.completion, prefilled)
         fault = _template_fault(sample.completion, prefilled, params.allow_empty_think)

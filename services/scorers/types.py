@@ -11,6 +11,7 @@ Two kinds of scorer, one gateway-facing interface (`BatchScorer.score_batch`):
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,15 @@ from pydantic import BaseModel, ConfigDict
 
 from rewardstack.services.contract import Status
 
-__all__ = ["BatchScorer", "CpuScorer", "Params", "Sample", "Scored", "ScoringContext", "Status"]
+__all__ = ["BatchScorer", "CpuScorer", "Params", "Sample", "Scored", "ScoringContext", "Status", "prompt_prefills_think"]
+
+_PREFILLED_PROMPT = re.compile(r"<think>\s*\Z")
+
+
+def prompt_prefills_think(prompt: str | None) -> bool:
+    """Whether a chat template opened the think block for the model (DeepSeek-R1, Qwen3 end the prompt
+    with `<think>`), so the completion starts inside it. One rule for every scorer that reads it."""
+    return bool(prompt and _PREFILLED_PROMPT.search(prompt))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from rewardstack.services.scorers.types import CpuScorer, Params, Sample, Scored
+from rewardstack.services.scorers.types import CpuScorer, Params, Sample, Scored, prompt_prefills_think
 
 from .compare import Tolerance, equivalent
 from .extract import extract_answers, gold_text
@@ -19,7 +19,6 @@ from .types import Answer, Seq
 
 __all__ = ["MathParams", "MathScorer", "judge_answer"]
 
-_PREFILLED_PROMPT = re.compile(r"<think>\s*\Z")
 
 
 class MathParams(Params):
@@ -92,7 +91,7 @@ class MathScorer(CpuScorer):
             return Scored.unscorable(gold)
         prefilled = p.think_prefilled
         if prefilled is None:
-            prefilled = bool(sample.prompt and _PREFILLED_PROMPT.search(sample.prompt))
+            prefilled = prompt_prefills_think(sample.prompt)
         found = extract_answers(
             sample.completion,
             answer_tag_only=p.answer_tag_only,
