@@ -26,7 +26,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from rewardstack.sandbox.executors import MODULES, START_TIMEOUT_S, ExecutorFailed, Slot, module_sources
+from rewardstack.sandbox.executors import LOAD_MODULES, START_TIMEOUT_S, ExecutorFailed, Slot, module_sources
 from rewardstack.sandbox.settings import SandboxSettings
 
 SOCKET_DIR = "/run/rewardstack"
@@ -36,16 +36,7 @@ channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 channel.connect("{SOCKET_DIR}/control.sock")
 channel_in = channel.makefile("rb")
 boot = json.loads(channel_in.readline())
-package = types.ModuleType("sandbox")
-package.__path__ = []
-sys.modules["sandbox"] = package
-for name in {MODULES!r}:
-    module = types.ModuleType("sandbox." + name)
-    module.__package__ = "sandbox"
-    sys.modules[module.__name__] = module
-    setattr(package, name, module)
-    exec(compile(boot["modules"][name], "sandbox/" + name + ".py", "exec"), module.__dict__)
-sys.modules["sandbox.zygote"].main_container(boot["config"], channel, channel_in)
+{LOAD_MODULES}sys.modules["sandbox.zygote"].main_container(boot["config"], channel, channel_in)
 """
 LABEL = "rewardstack.sandbox"
 log = logging.getLogger(__name__)

@@ -36,6 +36,19 @@ from rewardstack.sandbox.settings import SandboxSettings
 log = logging.getLogger(__name__)
 
 MODULES = ("protocol", "isolation", "values", "harness", "zygote")  # the executor's modules, in import order
+# Both executors' bootstraps (here and `containers.py`) end with this: the modules sent in `boot`
+# become the package `sandbox`, imported in order, without any file of the service's.
+LOAD_MODULES = f"""
+package = types.ModuleType("sandbox")
+package.__path__ = []
+sys.modules["sandbox"] = package
+for name in {MODULES!r}:
+    module = types.ModuleType("sandbox." + name)
+    module.__package__ = "sandbox"
+    sys.modules[module.__name__] = module
+    setattr(package, name, module)
+    exec(compile(boot["modules"][name], "sandbox/" + name + ".py", "exec"), module.__dict__)
+"""
 # The local executor's command line: it reads its modules and configuration from stdin, so no
 # host path or configuration is on a command line or in a code object a run could read.
 BOOTSTRAP = f"""
@@ -52,16 +65,7 @@ size = b""
 while not size.endswith(b"\\n"):
     size += read(1)
 boot = json.loads(read(int(size)))
-package = types.ModuleType("sandbox")
-package.__path__ = []
-sys.modules["sandbox"] = package
-for name in {MODULES!r}:
-    module = types.ModuleType("sandbox." + name)
-    module.__package__ = "sandbox"
-    sys.modules[module.__name__] = module
-    setattr(package, name, module)
-    exec(compile(boot["modules"][name], "sandbox/" + name + ".py", "exec"), module.__dict__)
-config = boot.pop("config")
+{LOAD_MODULES}config = boot.pop("config")
 del boot, size
 sys.modules["sandbox.zygote"].main(config)
 """

@@ -67,6 +67,7 @@ __all__ = [
     "OnUnscored",
     "RetryPolicy",
     "RewardClient",
+    "shared_client",
 ]
 
 DEFAULT_TIMEOUT = httpx.Timeout(5.0, read=90.0)  # read > sandbox wall limit (60 s) + queueing
@@ -538,3 +539,18 @@ class AsyncRewardClient(_ClientBase):
             self._endpoints.mark_up(url)
             return result
 
+
+# One client (one connection pool) per configuration for the life of a process, for the reward-function
+# files of OpenRLHF and verl, which are called once per batch. It lives here, in an importable module:
+# those frameworks load their reward file by path and ship it to Ray workers with cloudpickle, which
+# copies the file's own globals by value, so a cache kept in the file would be copied (and a
+# functools cache wrapper cannot be pickled at all). Clients pickle without their sockets.
+_SHARED_CLIENTS: dict[tuple[tuple[str, ...], OnUnscored], RewardClient] = {}
+
+
+def shared_client(urls: Sequence[str], on_unscored: OnUnscored) -> RewardClient:
+    """The process-wide client for these URLs and unscored policy, made on first use."""
+    key = (tuple(urls), on_unscored)
+    if key not in _SHARED_CLIENTS:
+        _SHARED_CLIENTS[key] = RewardClient(list(urls), on_unscored=on_unscored)
+    return _SHARED_CLIENTS[key]

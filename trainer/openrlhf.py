@@ -26,7 +26,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from rewardstack.client import OnUnscored, RewardClient, normalize_scorers
+from rewardstack.client import normalize_scorers, shared_client
 from rewardstack.errors import ItemNotScored
 from rewardstack.services.contract import ScoreItem, Status
 from rewardstack.services.decoded_text import NotLocated, locate_response
@@ -34,21 +34,6 @@ from rewardstack.services.decoded_text import NotLocated, locate_response
 __all__ = ["reward_func"]
 
 DEFAULT_SCORERS = "math"
-
-
-# One client (one connection pool) per configuration for the life of the reward worker. A plain dict,
-# not functools.lru_cache: OpenRLHF 0.6-0.9.0 ship `reward_func` to Ray workers with cloudpickle, which
-# copies this file's globals by value (the file is loaded under the name "reward_func", which the
-# workers cannot import), and a cache wrapper can only be pickled by reference. Clients pickle
-# without their sockets.
-_CLIENTS: dict[tuple[tuple[str, ...], OnUnscored], RewardClient] = {}
-
-
-def _client(urls: tuple[str, ...], on_unscored: OnUnscored) -> RewardClient:
-    key = (urls, on_unscored)
-    if key not in _CLIENTS:
-        _CLIENTS[key] = RewardClient(list(urls), on_unscored=on_unscored)
-    return _CLIENTS[key]
 
 
 def _settings() -> tuple[tuple[str, ...], str, float | None, tuple[str, ...]]:
@@ -97,7 +82,7 @@ def reward_func(queries: Sequence[str], prompts: Sequence[str] | None, labels: S
         for i, found in enumerate(located):
             if isinstance(found, NotLocated):
                 raise ItemNotScored(str(i), Status.UNSCORABLE.value, f"response not located in query: {found.reason}")
-    client = _client(urls, "raise" if fallback is None else fallback)
+    client = shared_client(urls, "raise" if fallback is None else fallback)
     scored: dict[str, tuple[float | None, dict[str, float], str]] = {}
     if items:
         result = client.score(items, wire)

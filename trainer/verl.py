@@ -36,25 +36,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rewardstack.services.contract import ScoreItem
-from rewardstack.client import OnUnscored, RewardClient, normalize_scorers
+from rewardstack.client import normalize_scorers, shared_client
 from rewardstack.errors import ItemNotScored
 
 __all__ = ["compute_score", "compute_score_batch"]
 
 DEFAULT_SCORERS = "math"
-
-
-# One client (one connection pool) per configuration, for the life of the reward worker. A plain dict,
-# not functools.lru_cache: loaded from a file path, this module is not importable by name in Ray
-# workers, so cloudpickle copies its globals by value, and a cache wrapper pickles only by reference.
-_CLIENTS: dict[tuple[tuple[str, ...], OnUnscored], RewardClient] = {}
-
-
-def _client(urls: tuple[str, ...], on_unscored: OnUnscored) -> RewardClient:
-    key = (urls, on_unscored)
-    if key not in _CLIENTS:
-        _CLIENTS[key] = RewardClient(list(urls), on_unscored=on_unscored)
-    return _CLIENTS[key]
 
 
 def _urls(url: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -101,7 +88,7 @@ def compute_score_batch(
     verl's batch manager passes numpy arrays (of strings, of dicts); any sequence works.
     """
     wire = normalize_scorers(_from_config(scorers) or os.environ.get("REWARDSTACK_SCORERS", DEFAULT_SCORERS))
-    client = _client(_urls(_from_config(url)), "raise" if on_unscored is None else float(on_unscored))
+    client = shared_client(_urls(_from_config(url)), "raise" if on_unscored is None else float(on_unscored))
     extras = [None] * len(solution_strs) if extra_infos is None else list(extra_infos)
     items = [
         ScoreItem(id=str(i), completion=str(solution), reference=_from_config(truth), task=None if source is None else str(source),
