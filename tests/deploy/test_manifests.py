@@ -162,7 +162,9 @@ def test_compose_every_service_drops_capabilities_and_builds_a_dockerfile_target
         assert not svc.get("privileged") and "no-new-privileges=true" in svc["security_opt"], name
         if name == "judge":  # the optional judge profile runs vLLM's own image, not one of ours
             assert svc["profiles"] == ["judge"] and svc["image"].startswith("vllm/vllm-openai:"), name
-            assert svc["networks"] == ["backend"] and "ports" not in svc, name
+            # only on the gateways' model network, at the address their extra_hosts give the name `judge`
+            assert svc["networks"] == {"model-calls": {"ipv4_address": "10.213.4.3"}} and "ports" not in svc, name
+            assert "judge:10.213.4.3" in _compose()["services"]["gateway"]["extra_hosts"]
             continue
         assert svc["build"]["target"] in targets, name
         assert svc["image"] == f"rewardstack-{svc['build']['target']}:latest", name
