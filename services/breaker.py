@@ -5,7 +5,10 @@ error or a timeout, fills logs, and hammers the dependency as it restarts. After
 `failure_threshold` failures in a row the breaker opens: calls are refused at once with
 `CircuitOpen`, whose message names the dependency, the last failure and when the next try is.
 After the cool-down one call goes through as a probe (half-open); its success closes the breaker,
-its failure opens it again with the cool-down doubled, up to `max_open_s`.
+its failure opens it again with the cool-down doubled, up to `max_open_s`. Calls that arrive while
+the probe is in flight wait for its outcome rather than fail: the helpfulness and safety calls of
+one batch arrive together, and refusing the second while the first proves the server back would
+turn a recovered dependency into `error` items.
 
 Which exceptions count is the caller's choice: `failures` count as an outage, `answered` (checked
 first; e.g. a 4xx: the request was bad) prove the dependency is up and count as a success. Callers turn `CircuitOpen` into status `error` with
@@ -17,6 +20,7 @@ its message as the reason; it is never a score.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,7 +37,7 @@ class CircuitOpen(RuntimeError):
 class BreakerState(str, Enum):
     CLOSED = "closed"  # calls go through
     OPEN = "open"  # calls are refused until the cool-down ends
-    HALF_OPEN = "half_open"  # one probe call is in flight; the others are refused
+    HALF_OPEN = "half_open"  # one probe call is in flight; the others wait for its outcome
 
 
 @dataclass
@@ -55,6 +59,7 @@ class CircuitBreaker:
     _cooldown_s: float = field(default=0.0, init=False)
     _retry_at: float = field(default=0.0, init=False)
     _last_failure: str = field(default="", init=False)
+    _probe_done: asyncio.Event | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if self.failure_threshold < 1 or self.open_s <= 0 or self.max_open_s < self.open_s:
@@ -63,7 +68,7 @@ class CircuitBreaker:
 
     async def call(self, make: Callable[[], Awaitable[T]]) -> T:
         """Await `make()` unless the breaker is open; record how it went. Raises `CircuitOpen` when refused."""
-        self._admit()
+        probe = await self._admit()
         try:
             result = await make()
         except self.answered:
@@ -76,21 +81,30 @@ class CircuitBreaker:
             if self.state is BreakerState.HALF_OPEN:
                 self.state = BreakerState.OPEN  # the probe ended without an answer (cancelled): probe again later
             raise
-        self._succeeded()
-        return result
+        else:
+            self._succeeded()
+            return result
+        finally:
+            if probe is not None:
+                probe.set()  # wake the calls that waited for this probe's outcome
 
-    def _admit(self) -> None:
+    async def _admit(self) -> asyncio.Event | None:
+        """Let the call through (returning the event to set when it is the probe) or raise `CircuitOpen`."""
+        if self.state is BreakerState.HALF_OPEN and self._probe_done is not None:
+            await self._probe_done.wait()  # bounded by the caller's own deadline
+            if self.state is BreakerState.CLOSED:
+                return None
         if self.state is BreakerState.CLOSED:
-            return
+            return None
         now = self.clock()
         if self.state is BreakerState.OPEN and now >= self._retry_at:
             self.state = BreakerState.HALF_OPEN  # this call is the probe
-            return
+            self._probe_done = asyncio.Event()
+            return self._probe_done
         wait = max(0.0, self._retry_at - now)
         raise CircuitOpen(
             f"{self.name} is unavailable: {self._consecutive} calls in a row failed, the last with "
-            f"{self._last_failure[:300]}; not calling it for another {wait:.1f} s"
-            + (" (a probe call is in flight)" if self.state is BreakerState.HALF_OPEN else ""))
+            f"{self._last_failure[:300]}; not calling it for another {wait:.1f} s")
 
     def _failed(self, reason: str) -> None:
         self._consecutive += 1

@@ -119,30 +119,63 @@ def test_a_rejected_request_proves_the_dependency_is_up() -> None:
     assert breaker.state is BreakerState.CLOSED and dep.calls == 7
 
 
-def test_while_a_probe_is_in_flight_other_calls_are_refused() -> None:
-    clock, dep = Clock(), Dependency()
+def _opened(clock: Clock, dep: Dependency) -> CircuitBreaker:
     breaker = _breaker(clock)
     for _ in range(3):
         with pytest.raises(Down):
             _call(breaker, dep)
-    clock.now += 1.0
+    clock.now += 1.0  # the cool-down is over: the next call is the probe
+    return breaker
+
+
+def test_calls_arriving_during_a_successful_probe_wait_for_it_and_go_through() -> None:
+    """Helpfulness and safety of one batch arrive together: the second must not fail while the first probes."""
+    clock, dep = Clock(), Dependency()
+    breaker = _opened(clock, dep)
     release = asyncio.Event()
 
     async def slow_probe() -> str:
         await release.wait()
-        return "answer"
+        return "probe answer"
 
     async def scenario() -> tuple[str, str]:
         probe = asyncio.create_task(breaker.call(slow_probe))
         await asyncio.sleep(0)
-        with pytest.raises(CircuitOpen) as refused:
-            await breaker.call(dep)
+        waiting = asyncio.create_task(breaker.call(dep))
+        await asyncio.sleep(0)
+        assert dep.calls == 3 and not waiting.done()  # held back while the probe is out
+        dep.error = None
         release.set()
-        return await probe, str(refused.value)
+        return await probe, await waiting
 
-    answer, message = asyncio.run(scenario())
-    assert answer == "answer" and "probe call is in flight" in message
-    assert breaker.state is BreakerState.CLOSED
+    assert asyncio.run(scenario()) == ("probe answer", "answer")
+    assert dep.calls == 4 and breaker.state is BreakerState.CLOSED
+
+
+def test_calls_arriving_during_a_failed_probe_are_refused_with_its_reason() -> None:
+    clock, dep = Clock(), Dependency()
+    breaker = _opened(clock, dep)
+    release = asyncio.Event()
+
+    async def failing_probe() -> str:
+        await release.wait()
+        raise Down("still restarting")
+
+    async def scenario() -> str:
+        probe = asyncio.create_task(breaker.call(failing_probe))
+        await asyncio.sleep(0)
+        waiting = asyncio.create_task(breaker.call(dep))
+        await asyncio.sleep(0)
+        release.set()
+        with pytest.raises(Down):
+            await probe
+        with pytest.raises(CircuitOpen) as refused:
+            await waiting
+        return str(refused.value)
+
+    message = asyncio.run(scenario())
+    assert "still restarting" in message and dep.calls == 3  # the waiting call never reached it
+    assert breaker.state is BreakerState.OPEN
 
 
 def test_refuses_nonsense_settings() -> None:
