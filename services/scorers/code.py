@@ -171,7 +171,7 @@ class CodeScorer(BatchScorer):
     """
 
     name = "code"
-    version = 1
+    version = 2
 
     class Params(Params):
         reward: Literal["binary", "fraction", "weighted"] = Field(

@@ -222,7 +222,7 @@ def test_embedded_sandbox_scores_a_batch() -> None:
 
 
 def test_contract() -> None:
-    assert (CodeScorer.name, CodeScorer.version) == ("code", 1)
+    assert (CodeScorer.name, CodeScorer.version) == ("code", 2)
     assert "Scale" in CodeScorer.__doc__  # served by GET /v1/scorers
     with pytest.raises(ValueError):
         CodeScorer.Params(reward="best-of")  # type: ignore[arg-type]
