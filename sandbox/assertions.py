@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
+import dataclasses
 import json
 import math
 import operator
@@ -96,11 +97,14 @@ class Plan:
     setup: str  # the test's imports
     calls: tuple[Call, ...]
     checks: tuple[Check, ...]
-    script: str | None  # what could not be converted, run in the program's process
+    script: str | None  # what could not be converted: run in a trusted process of the run, apart from the program
+    prelude: str = ""  # the trusted helpers the script may call (the prompt's `poly`), defined before it
+    proxied: tuple[str, ...] = ()  # names the script calls in the program's process (the `check(NAME)` target)
 
     @cached_property
     def payload(self) -> bytes:
-        return json.dumps({"setup": self.setup, "calls": [c.wire() for c in self.calls], "script": self.script}).encode()
+        return json.dumps({"setup": self.setup, "calls": [c.wire() for c in self.calls], "script": self.script,
+                           "prelude": self.prelude, "proxied": list(self.proxied)}).encode()
 
 
 def _evaluate(node: Node, results: list[Any]) -> tuple[Any, bool]:
@@ -415,9 +419,37 @@ def shadowed_builtins(program: str) -> frozenset[str]:
 
 
 @lru_cache(maxsize=4096)
-def plan_for(test: str, shadowed: frozenset[str] = frozenset()) -> Plan:
+def plan_for(test: str, shadowed: frozenset[str] = frozenset(), prelude: str = "") -> Plan:
     """The converted form of one assert-mode test (cached: GRPO groups repeat the same tests);
-    `shadowed` are the builtins the program redefines (`shadowed_builtins`)."""
+    `shadowed` are the builtins the program redefines (`shadowed_builtins`); `prelude` the
+    trusted helpers the test's own statements may call (the request's `test_prelude`)."""
+    plan = _converted(test, shadowed)
+    if plan.script is None:
+        return plan
+    return dataclasses.replace(plan, prelude=prelude, proxied=_proxied(test, plan.script, prelude, shadowed))
+
+
+def _proxied(test: str, script: str, prelude: str, shadowed: frozenset[str]) -> tuple[str, ...]:
+    """The names the script calls in the program: those neither it nor the prelude binds (nor a
+    builtin the program does not redefine), and the `check(NAME)` target, which the prelude may
+    define as the prompt's stub."""
+    try:
+        tree, original = ast.parse(script), ast.parse(test)
+        helpers = list(ast.walk(ast.parse(prelude))) if prelude else []
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return ()  # the trusted process reports the error
+    nodes = list(ast.walk(tree))
+    bound, modules = _bound_names(nodes + helpers)
+    loaded = {n.id for n in nodes if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    free = loaded - bound - modules - (_BUILTIN_NAMES - shadowed)
+    _, _, target = _check_function(original, list(ast.walk(original)))
+    script_bound, script_modules = _bound_names(nodes)
+    if target and target in loaded and target not in script_bound | script_modules:
+        free.add(target)
+    return tuple(sorted(free))
+
+
+def _converted(test: str, shadowed: frozenset[str]) -> Plan:
     try:
         tree = ast.parse(test)
     except (SyntaxError, ValueError, MemoryError, RecursionError):

@@ -90,6 +90,194 @@ def _exit(code: int) -> None:
     os._exit(code)
 
 
+def _serve_calls(program: Any, setup: str, requests: int, answers: int) -> None:
+    """The program's side of `_checks_apart` (never returns): run the program and the test's
+    imports, then answer each call (name, tagged arguments) with a tagged plain value."""
+    os.close(3)  # the report channel belongs to the trusted process alone
+    out = os.fdopen(answers, "w", encoding="utf-8")
+    incoming = os.fdopen(requests, "r", encoding="utf-8")
+
+    def answer(**message: Any) -> None:
+        out.write(json.dumps(message) + "\n")
+        out.flush()
+
+    scope: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "__file__": "solution.py"}
+    try:
+        exec(program, scope)
+        if setup:
+            exec(compile(setup, "test.py", "exec"), scope)
+    except SystemExit as exc:
+        answer(exited=str(exc.code)[:200])
+        _exit(1)
+    except BaseException as exc:  # noqa: BLE001 - the program's failure, reported as such
+        traceback.print_exception(exc)
+        answer(exception=type(exc).__name__, message=str(exc)[:2000])
+        _exit(1)
+    answer(ready=True)
+    for line in incoming:
+        call = json.loads(line)
+        try:
+            function = scope.get(call["name"])
+            if not callable(function):
+                raise NameError(f"name {call['name']!r} is not defined")
+            args = values.decode(call["args"])
+            value = function(*args, **{k: values.decode(v) for k, v in call["kwargs"].items()})
+            if call.get("truth"):
+                value = bool(value)
+        except SystemExit as exc:
+            answer(exited=str(exc.code)[:200])
+            _exit(1)
+        except BaseException as exc:  # noqa: BLE001
+            traceback.print_exception(exc)
+            answer(exception=type(exc).__name__, message=str(exc)[:2000])
+            _exit(1)
+        try:
+            answer(value=values.encode(value), args=values.encode(args))
+        except (TypeError, ValueError, RecursionError) as exc:
+            answer(unserializable=str(exc)[:500])
+    _exit(0)
+
+
+class _ProgramFailed(Exception):
+    """The program's process raised, exited or answered with something that is not a plain value."""
+
+    def __init__(self, report: dict[str, Any]) -> None:
+        super().__init__(report.get("message", ""))
+        self.report = report
+
+
+class _Program:
+    """The trusted process's end of the pipe to the program's process."""
+
+    def __init__(self, requests: int, answers: int) -> None:
+        self.out = os.fdopen(requests, "w", encoding="utf-8")
+        self.incoming = os.fdopen(answers, "r", encoding="utf-8")
+
+    def receive(self, phase: str) -> Any:
+        line = self.incoming.readline()
+        try:
+            message = json.loads(line) if len(line) < (64 << 20) else None
+        except ValueError:
+            message = None
+        if not isinstance(message, dict) or not message:
+            raise _ProgramFailed({"kind": "exited", "phase": phase, "code": "the program's process ended or answered out of turn"})
+        kind, body = next(iter(message.items()))
+        if kind == "exited":
+            raise _ProgramFailed({"kind": "exited", "phase": phase, "code": str(body)[:200]})
+        if kind == "exception":
+            raise _ProgramFailed({"kind": "exception", "phase": phase, "type": str(body)[:200],
+                                  "message": str(message.get("message", ""))[:2000]})
+        if kind == "unserializable":
+            raise _ProgramFailed({"kind": "unserializable", "message": str(body)[:500]})
+        if kind == "ready":
+            return None
+        if kind == "value":
+            try:
+                return values.decode(body), values.decode(message.get("args", []))
+            except (ValueError, TypeError, RecursionError):
+                raise _ProgramFailed({"kind": "unserializable", "message": "a value that cannot be read"}) from None
+        raise _ProgramFailed({"kind": "exited", "phase": phase, "code": "the program's process answered out of turn"})
+
+    def call(self, name: str, args: Any, kwargs: dict[str, Any], truth: bool = False) -> tuple[Any, Any]:
+        """(the value returned, the positional arguments as the call left them)."""
+        try:
+            self.out.write(json.dumps({"name": name, "args": args, "kwargs": kwargs, "truth": truth}) + "\n")
+            self.out.flush()
+        except OSError:
+            pass  # the program's process is gone; receive() says so
+        return self.receive("call")
+
+
+def _update(original: Any, changed: Any) -> None:
+    """Give a mutable argument the content the program's call left in its copy (`sort(lst)` in place)."""
+    if type(original) is list and type(changed) is list:
+        original[:] = changed
+    elif type(original) is dict and type(changed) is dict:
+        original.clear()
+        original.update(changed)
+    elif type(original) is set and type(changed) in (set, frozenset):
+        original.clear()
+        original.update(changed)
+
+
+def _proxy(program: _Program, name: str) -> Any:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        value, changed = program.call(name, values.encode(list(args)), {k: values.encode(v) for k, v in kwargs.items()})
+        if type(changed) is list and len(changed) == len(args):
+            for original, after in zip(args, changed):
+                _update(original, after)
+        return value
+    call.__name__ = call.__qualname__ = name
+    return call
+
+
+def _undumpable() -> None:
+    """PR_SET_DUMPABLE 0: a process of the same uid (the program's) can then neither open this
+    one's /proc files (memory, fds) nor trace it, so it can neither read the nonce nor write fd 3."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE)")
+
+
+def _checks_apart(program: Any, plan: dict[str, Any], nonce: str) -> None:
+    """A converted test that keeps statements of its own (random inputs, helpers, loops): they run
+    here, in a process where none of the program ever runs, with the test's `prelude` (the
+    trusted helpers of the prompt) and each program function it calls (`proxied`) a proxy to a
+    child process that runs the program. Values cross as tagged plain values, so the program can
+    patch nothing the test uses (helpers, `math`, builtins, `random`). Never returns."""
+    _undumpable()
+    requests_read, requests_write = os.pipe()
+    answers_read, answers_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(requests_write)
+        os.close(answers_read)
+        _serve_calls(program, plan.get("setup", ""), requests_read, answers_write)
+    os.close(requests_read)
+    os.close(answers_write)
+    del program
+    child = _Program(requests_write, answers_read)
+    phase = "program"
+    try:
+        child.receive(phase)
+        phase = "call"
+        reports = []
+        for index, call in enumerate(plan.get("calls", [])):
+            try:
+                value, _ = child.call(call["name"], call["args"], call["kwargs"], bool(call.get("truth")))
+            except _ProgramFailed as failed:
+                if failed.report["kind"] == "unserializable":
+                    failed.report["index"] = index
+                raise
+            reports.append({"kind": "value", "nonce": nonce, "index": index, "value": values.encode(value)})
+        _write_reports(reports)
+        phase = "test"
+        scope: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "__file__": "test.py"}
+        if plan.get("prelude"):
+            exec(compile(plan["prelude"], "prelude.py", "exec"), scope)
+        for name in plan.get("proxied", []):
+            scope[name] = _proxy(child, name)
+        exec(compile(plan["script"], "test.py", "exec"), scope)
+        _report("passed", nonce=nonce)
+    except _ProgramFailed as failed:
+        report = failed.report
+        if report["kind"] == "unserializable" and "index" not in report:  # a call of the test's own statements
+            report = {"kind": "exception", "phase": "test", "type": "AssertionError",
+                      "message": "the program returned an object that is not a plain value: " + report["message"]}
+        _report(**report)
+        _exit(1)
+    except BaseException as exc:  # noqa: BLE001 - the test failed (an assert) or could not run
+        try:
+            traceback.print_exception(exc)
+        except BaseException:  # noqa: BLE001
+            pass
+        _report("exception", phase=phase, type=type(exc).__name__, message=str(exc)[:2000])
+        _exit(1)
+    _exit(0)
+
+
 def run_python(header: dict[str, Any], blobs: dict[str, bytes], env: dict[str, str]) -> None:
     """Never returns: exits 0 on a normal end, 1 on an uncaught exception, or the program's code."""
     os.environ.clear()
@@ -109,6 +297,10 @@ def run_python(header: dict[str, Any], blobs: dict[str, bytes], env: dict[str, s
     scope: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins, "__file__": "solution.py"}
     phase = "program"
     try:
+        if mode == "checks":
+            plan = json.loads(blobs.get("payload", b"{}"))
+            if plan.get("script"):
+                _checks_apart(program, plan, nonce)  # never returns
         exec(program, scope)
         if mode == "call":
             phase = "call"
@@ -124,7 +316,6 @@ def run_python(header: dict[str, Any], blobs: dict[str, bytes], env: dict[str, s
                 _exit(0)
             _report("value", nonce=nonce, value=ready)
         elif mode == "checks":
-            plan = json.loads(blobs.get("payload", b"{}"))
             phase = "test"
             if plan.get("setup"):
                 exec(compile(plan["setup"], "test.py", "exec"), scope)

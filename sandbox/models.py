@@ -115,6 +115,11 @@ class JudgeRequest(BaseModel):
         description="Run the tests one at a time and skip the rest after the first failure (the default, so a "
                     "failing program holds slots no longer than it must); false runs them all, in parallel after the first.",
     )
+    test_prelude: str = Field(
+        default="", max_length=1 << 20,
+        description="assert: trusted helpers the tests call (HumanEval's prompt: `poly`, `encode_cyclic`), defined for "
+                    "the tests' own statements in a process apart from the program, so the program cannot redefine them.",
+    )
     limits: Limits = Field(default_factory=Limits)
     float_tolerance: FloatTolerance | None = Field(
         default=None,
@@ -126,6 +131,8 @@ class JudgeRequest(BaseModel):
     def _tests_match_mode(self) -> JudgeRequest:
         expected = {"stdio": StdioTest, "call": CallTest, "assert": str}[self.mode]
         shape = {"stdio": "{input, output}", "call": "{args, kwargs, expected}", "assert": "a string of Python statements"}
+        if self.test_prelude and self.mode != "assert":
+            raise ValueError("test_prelude: only assert-mode tests call trusted helpers")
         for index, test in enumerate(self.tests):
             if not isinstance(test, expected):
                 raise ValueError(f"tests[{index}]: a {self.mode} test is {shape[self.mode]}")

@@ -337,7 +337,7 @@ class Runner:
             payload = json.dumps({"args": test.args, "kwargs": test.kwargs}).encode()
         else:
             # Asserts of the common shape become calls checked here (sandbox/assertions.py).
-            test = plan_for(test, shadowed)
+            test = plan_for(test, shadowed, request.test_prelude)
             payload, mode = test.payload, "checks"
         nonce = secrets.token_hex(16)
         try:

@@ -15,7 +15,8 @@ The item's `reference` (a dict, or the same as a JSON string) carries the tests:
 
 `tests` follow the mode: stdio `{"input", "output"}`, call `{"args", "expected"}`, assert Python
 statements. `mode` defaults from the tests' shape; `prefix` is code put before the extracted program
-(HumanEval's imports); `weights` (or a `weight` per test) are for reward `weighted`;
+(HumanEval's prompt or imports; in assert mode also the tests' trusted `test_prelude`, so a
+program cannot redefine the prompt's helpers that the tests call); `weights` (or a `weight` per test) are for reward `weighted`;
 `float_tolerance` is how close a float answer must be where the task allows that (default: equal).
 """
 
@@ -271,6 +272,8 @@ class CodeScorer(BatchScorer):
                 "entry_point": reference.entry_point, "stop_on_first_failure": stop, "limits": limits}
         if reference.float_tolerance is not None:
             body["float_tolerance"] = reference.float_tolerance
+        if reference.mode == "assert" and reference.prefix:
+            body["test_prelude"] = reference.prefix  # the prompt's helpers, kept apart from the program (issue 14)
         budget_s = self.run_budget_s(limits, len(reference.tests), language in COMPILED, sandbox)
         batch_deadline = context.batch_deadline
         try:

@@ -68,7 +68,8 @@ def _mbpp_function(task: dict[str, Any]) -> str:
 
 def humaneval_body(task: dict[str, Any], program: str, stop: bool = False) -> dict[str, Any]:
     return {"language": "python", "code": program, "mode": "assert", "stop_on_first_failure": stop,
-            "tests": [task["test"] + f"\ncheck({task['entry_point']})\n"], "limits": DATASET_LIMITS}
+            "tests": [task["test"] + f"\ncheck({task['entry_point']})\n"], "test_prelude": task["prompt"],
+            "limits": DATASET_LIMITS}
 
 
 def mbpp_body(task: dict[str, Any], program: str, stop: bool = False) -> dict[str, Any]:
