@@ -18,8 +18,9 @@ of the test or directly in the body of HumanEval's `def check(candidate)` (calle
 
 `==` is the strict comparison of `values.same`, the program's value as the actual side. Any other
 statement (loops, helper functions, random inputs, asserts on anything else) stays in a script
-run in the program's process after the calls, as all of a test used to be: that part remains
-open to the tricks above, and docs/sandbox.md says so. Imports of the test are run before the
+that the harness runs after the calls in a trusted process apart from the program, with the
+request's `test_prelude` (the task's helpers) and proxies of the program's functions it calls
+(`Plan.proxied`), whose values cross as plain values. Imports of the test are run before the
 calls too (the program's functions may rely on them, as they did when the test shared its scope).
 """
 
@@ -59,7 +60,7 @@ _FAILURES = (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, Ove
 
 
 class NotConvertible(Exception):
-    """The statement stays in the in-process script."""
+    """The statement stays in the script (run apart from the program, with proxies)."""
 
 
 @dataclass(frozen=True)
