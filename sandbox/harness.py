@@ -28,6 +28,7 @@ import builtins
 import io
 import json
 import os
+import signal
 import sys
 import traceback
 from typing import Any
@@ -239,6 +240,7 @@ def _checks_apart(program: Any, plan: dict[str, Any], nonce: str) -> None:
         _serve_calls(program, plan.get("setup", ""), requests_read, answers_write)
     os.close(requests_read)
     os.close(answers_write)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a program gone is an EOF that receive() reports, not our death
     del program
     child = _Program(requests_write, answers_read)
     phase = "program"

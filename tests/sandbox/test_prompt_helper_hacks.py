@@ -114,3 +114,11 @@ def test_prelude_is_only_for_assert_mode(client: httpx.Client) -> None:
     response = client.post("/v1/judge", json={"language": "python", "code": "print(1)", "tests": [{"output": "1"}],
                                               "test_prelude": "def helper(): pass\n"})
     assert response.status_code == 422 and "test_prelude" in response.text, response.text
+
+
+def test_program_that_ends_during_the_test_is_a_runtime_error(client: httpx.Client) -> None:
+    """The program's process exits on its third call, while the test's loop still runs."""
+    test = "def check(candidate):\n    for n in range(5):\n        assert candidate(n) == n\ncheck(same)\n"
+    program = "import os\ncalls = []\ndef same(n):\n    calls.append(n)\n    if len(calls) == 3:\n        os._exit(0)\n    return n\n"
+    result = judge(client, code=program, mode="assert", tests=[test])
+    assert result["verdict"] == "runtime_error", result
