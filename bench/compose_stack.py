@@ -173,15 +173,18 @@ class ComposeStack:
         return "\n".join(lines)
 
     def wait_ready(self, scorers: tuple[str, ...], timeout_s: float = 240, api_token: str | None = None) -> None:
-        """Wait until a request through the LB using every scorer named comes back with no `error`.
+        """Wait until requests through the LB using every scorer named come back with no `error`,
+        twice per gateway replica in a row, so that every replica has answered cleanly (not one).
 
         Listing the scorers is not enough: a gateway lists `helpfulness` before the model server
-        behind it has loaded its models, and `code` before a sandbox replica is up.
+        behind it has loaded its models, and `code` before a sandbox replica is up; and a gateway
+        whose breaker opened while the model servers loaded refuses for a few seconds more.
         """
         headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
         body = {"items": CANARY_ITEMS, "scorers": {name: {} for name in scorers}}
         deadline = time.monotonic() + timeout_s
         last = "no answer yet"
+        clean_in_a_row = 0
         while time.monotonic() < deadline:
             try:
                 response = httpx.post(f"{self.url}/v1/score", json=body, headers=headers, timeout=30)
@@ -189,12 +192,17 @@ class ComposeStack:
                     errors = [f"{item['id']}/{name}: {c['detail'][:120]}" for item in response.json()["results"]
                               for name, c in item["components"].items() if c["status"] in ("error", "timeout")]
                     if not errors:
-                        return
+                        clean_in_a_row += 1
+                        if clean_in_a_row >= 2 * max(1, self.gateways):
+                            return
+                        time.sleep(0.2)
+                        continue
                     last = "; ".join(errors)
                 else:
                     last = f"HTTP {response.status_code}: {response.text[:300]}"
             except httpx.HTTPError as exc:
                 last = repr(exc)
+            clean_in_a_row = 0
             time.sleep(1)
         raise TimeoutError(f"stack not ready after {timeout_s:.0f} s ({last})\n{self.logs()}")
 

@@ -97,9 +97,14 @@ class SafetyScorer(_NeuralScorer):
 
 
 def model_server_breaker(name: str) -> CircuitBreaker:
-    """The breaker the neural scorers share: outages count, a request the server refused (4xx) does not."""
+    """The breaker the neural scorers share: outages count, a request the server refused (4xx) does not.
+
+    The cool-down stops at 5 s: one probe per 5 s per gateway is no load on a restarting server, and
+    a server that came back (a model server loads in about 20 s) is used again within 5 s; at 30 s a
+    gateway kept answering `error` long after `docker compose up --wait` said the stack was healthy.
+    """
     return CircuitBreaker(name, failures=(ModelUnavailable,), answered=(ModelRejected,),
-                          failure_threshold=3, open_s=1.0, max_open_s=30.0)
+                          failure_threshold=3, open_s=1.0, max_open_s=5.0)
 
 
 @asynccontextmanager
