@@ -81,14 +81,10 @@ class MathScorer(CpuScorer):
 
     def __call__(self, sample: Sample, params: Any) -> Scored:
         p = _params(params)
-        gold_raw = gold_text(sample.reference)
-        if gold_raw is not None and p.decimal_comma:
-            gold_raw = _decimal_commas(gold_raw)
-        if gold_raw is None:
-            return Scored.unscorable("no gold answer in `reference`")
-        gold = _parse_gold(gold_raw, p.max_answer_chars)
-        if isinstance(gold, str):
-            return Scored.unscorable(gold)
+        parsed = _gold(sample.reference, p)
+        if isinstance(parsed, Scored):
+            return parsed
+        gold, gold_raw = parsed
         prefilled = p.think_prefilled
         if prefilled is None:
             prefilled = prompt_prefills_think(sample.prompt)
@@ -112,12 +108,7 @@ class MathScorer(CpuScorer):
         if p.decimal_comma:
             candidates = [_decimal_commas(c) for c in candidates]
         for text in candidates:
-            if not text.strip():
-                return Scored.ok(0.0, f"empty answer ({found.source})")
-            why = refusal(text, max_chars=p.max_answer_chars)
-            if why:
-                return Scored.unscorable(f"answer refused: {why}")
-            verdict = _judge(gold, gold_raw, text, Tolerance(p.rel_tol))
+            verdict = _grade(gold, gold_raw, text, p, f" ({found.source})")
             if isinstance(verdict, Scored):
                 return verdict
             verdicts.append(verdict)
@@ -138,18 +129,13 @@ def judge_answer(reference: object, answer: str, params: Any = None) -> Scored:
     `is_equiv`); the scorer itself always goes through extraction.
     """
     p = _params(params)
-    gold_raw = gold_text(reference)
-    if gold_raw is None:
-        return Scored.unscorable("no gold answer in `reference`")
-    gold = _parse_gold(gold_raw, p.max_answer_chars)
-    if isinstance(gold, str):
-        return Scored.unscorable(gold)
-    if not answer.strip():
-        return Scored.ok(0.0, "empty answer")
-    why = refusal(answer, max_chars=p.max_answer_chars)
-    if why:
-        return Scored.unscorable(f"answer refused: {why}")
-    verdict = _judge(gold, gold_raw, answer, Tolerance(p.rel_tol))
+    parsed = _gold(reference, p)
+    if isinstance(parsed, Scored):
+        return parsed
+    gold, gold_raw = parsed
+    if p.decimal_comma:
+        answer = _decimal_commas(answer)
+    verdict = _grade(gold, gold_raw, answer, p, "")
     if isinstance(verdict, Scored):
         return verdict
     return Scored.ok(1.0 if verdict else 0.0, f"{'correct' if verdict else 'incorrect'}: {_short(answer)}")
@@ -161,6 +147,29 @@ _DECIMAL_COMMA = re.compile(r"(?<![\d,.])(\d+),(\d{1,2}|\d{4,})(?![\d,])|(?<![\d
 
 def _decimal_commas(text: str) -> str:
     return _DECIMAL_COMMA.sub(lambda m: f"{m.group(1)}.{m.group(2)}" if m.group(1) else f"0.{m.group(3)}", text)
+
+
+def _gold(reference: object, p: MathParams) -> tuple[Answer, str] | Scored:
+    """The parsed gold and its text (decimal commas read when asked), or why the item is unscorable."""
+    gold_raw = gold_text(reference)
+    if gold_raw is None:
+        return Scored.unscorable("no gold answer in `reference`")
+    if p.decimal_comma:
+        gold_raw = _decimal_commas(gold_raw)
+    gold = _parse_gold(gold_raw, p.max_answer_chars)
+    if isinstance(gold, str):
+        return Scored.unscorable(gold)
+    return gold, gold_raw
+
+
+def _grade(gold: Answer, gold_raw: str, answer: str, p: MathParams, source: str) -> bool | Scored:
+    """One answer against the gold: equivalent or not, 0.0 for an empty one, unscorable when refused."""
+    if not answer.strip():
+        return Scored.ok(0.0, f"empty answer{source}")
+    why = refusal(answer, max_chars=p.max_answer_chars)
+    if why:
+        return Scored.unscorable(f"answer refused: {why}")
+    return _judge(gold, gold_raw, answer, Tolerance(p.rel_tol))
 
 
 def _params(params: Any) -> MathParams:
